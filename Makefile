@@ -1,0 +1,59 @@
+# SaaS Portal — `make run` serves the demo, `make test` runs the whole suite. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Django 5.2 LTS runs on Python 3.10–3.13; take the machine's python3 unless told otherwise.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do command -v $$p >/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saas_portal
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint format lock clean messages browser services
+
+help:
+	@echo "make run   - serve the portal with demo data at http://127.0.0.1:8000 (web + worker + scheduler)"
+	@echo "make test  - lint and run the whole test suite on PostgreSQL, Redis, Kustomize and Chromium"
+
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else "Python 3.11-3.13 is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.lock
+	touch $(STAMP)
+
+services:
+	@bash scripts/services.sh
+
+browser:
+	@bash scripts/browser.sh
+
+run: $(STAMP)
+	@bash scripts/services.sh redis-only
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
+	DJANGO_DEBUG=1 $(PY) manage.py runportal
+
+test: $(STAMP) services browser
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run > /dev/null || { echo "models changed without a migration"; exit 1; }
+	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+messages: $(STAMP)
+	DJANGO_DEBUG=1 $(PY) manage.py makemessages -l fr --no-obsolete --ignore '.venv/*' --ignore 'staticfiles/*'
+	DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore '.venv/*'
+
+lock: $(STAMP)
+	@echo "Edit pyproject.toml, then regenerate the locks in a fresh venv with pip freeze."
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache

@@ -1,0 +1,69 @@
+"""Statuses and kinds of instances and change requests."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class InstanceStatus(models.TextChoices):
+    PROVISIONING = "provisioning", _("Provisioning")
+    RUNNING = "running", _("Running")
+    UPGRADING = "upgrading", _("Upgrading")
+    DEGRADED = "degraded", _("Degraded")
+    FAILED = "failed", _("Failed")
+    DELETING = "deleting", _("Deleting")
+    DELETED = "deleted", _("Deleted")
+
+
+class RequestKind(models.TextChoices):
+    CREATE = "create", _("Create")
+    UPDATE = "update", _("Upgrade")
+    DELETE = "delete", _("Delete")
+    BACKUP = "backup", _("Backup")
+
+
+# At most one open request of these kinds per instance (a database constraint enforces it).
+EXCLUSIVE_KINDS = (RequestKind.UPDATE, RequestKind.DELETE)
+
+
+class RequestSource(models.TextChoices):
+    WEB = "web", _("Web")
+    API = "api", _("API")
+    INSTRUCTIONS = "instructions", _("Instructions file")
+
+
+class RequestStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+    SCHEDULED = "scheduled", _("Scheduled")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+    @classmethod
+    def open(cls) -> tuple[str, ...]:
+        """Statuses of a request that is not finished yet."""
+        return (cls.SUBMITTED, cls.APPROVED, cls.SCHEDULED, cls.RUNNING)
+
+    @classmethod
+    def terminal(cls) -> tuple[str, ...]:
+        return (cls.REJECTED, cls.CANCELLED, cls.SUCCEEDED, cls.FAILED)
+
+    @classmethod
+    def cancellable(cls) -> tuple[str, ...]:
+        """Until the work starts, the requester or a maintainer may still cancel."""
+        return (cls.SUBMITTED, cls.APPROVED, cls.SCHEDULED)
+
+
+# The transition table: status -> statuses it may move to. Every change goes through ChangeRequest methods.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    RequestStatus.SUBMITTED: frozenset({RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.CANCELLED}),
+    RequestStatus.APPROVED: frozenset({RequestStatus.SCHEDULED, RequestStatus.RUNNING, RequestStatus.CANCELLED}),
+    RequestStatus.SCHEDULED: frozenset({RequestStatus.RUNNING, RequestStatus.CANCELLED}),
+    RequestStatus.RUNNING: frozenset({RequestStatus.SUCCEEDED, RequestStatus.FAILED}),
+    RequestStatus.REJECTED: frozenset(),
+    RequestStatus.CANCELLED: frozenset(),
+    RequestStatus.SUCCEEDED: frozenset(),
+    RequestStatus.FAILED: frozenset(),
+}

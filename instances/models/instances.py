@@ -1,0 +1,85 @@
+"""Instances: one isolated deployment of an application for one organisation."""
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from instances.choices import InstanceStatus
+
+# A DNS label (RFC 1123), because the slug becomes the namespace and the host name.
+validate_dns_label = RegexValidator(
+    r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+    _("Use lowercase letters, digits and hyphens; start and end with a letter or a digit."),
+    code="invalid_slug",
+)
+SLUG_MAX_LENGTH = 40
+
+
+class InstanceQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "InstanceQuerySet":
+        """Every instance for maintainers; only their organisations' instances for everybody else."""
+        from portal.models.organisations import is_maintainer
+
+        if not user.is_authenticated:
+            return self.none()
+        if is_maintainer(user):
+            return self
+        return self.filter(organisation__memberships__user=user)
+
+    def active(self) -> "InstanceQuerySet":
+        return self.exclude(status=InstanceStatus.DELETED)
+
+
+def default_hostname(slug: str) -> str:
+    return f"{slug}.{settings.PORTAL_INSTANCE_DOMAIN}"
+
+
+class Instance(models.Model):
+    """One running copy of an application for one organisation ("unique, isolated, independent")."""
+
+    organisation = models.ForeignKey(
+        "portal.Organisation", on_delete=models.PROTECT, related_name="instances", verbose_name=_("organisation")
+    )
+    application = models.ForeignKey(
+        "instances.Application", on_delete=models.PROTECT, related_name="instances", verbose_name=_("application")
+    )
+    slug = models.CharField(
+        _("slug"),
+        max_length=SLUG_MAX_LENGTH,
+        unique=True,
+        validators=[validate_dns_label, MaxLengthValidator(SLUG_MAX_LENGTH)],
+        help_text=_("Name of the instance, used for its namespace and host (a DNS label, at most 40 characters)."),
+    )
+    hostname = models.CharField(_("host name"), max_length=253, unique=True)
+    current_version = models.ForeignKey(
+        "instances.ApplicationVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("current version"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=InstanceStatus.choices, default=InstanceStatus.PROVISIONING
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = InstanceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = _("instance")
+        verbose_name_plural = _("instances")
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("instances:instance_detail", kwargs={"slug": self.slug})
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status == InstanceStatus.DELETED

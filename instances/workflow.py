@@ -1,0 +1,230 @@
+"""Filing change requests: the one entry point shared by the web UI, the REST API and the instructions file.
+
+Each function checks permissions and input again (forms and serializers are conveniences, not the guard),
+creates the request, audits it and tells the maintainers once the transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from instances.choices import EXCLUSIVE_KINDS, InstanceStatus, RequestKind, RequestSource, RequestStatus
+from instances.exceptions import Conflict, NotAllowed
+from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
+from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
+from portal.audit import AuditContext, record
+from portal.models.organisations import can_request_for
+
+# A request cannot be scheduled further ahead than this: a typo in the year should not hide a request for ages.
+MAX_SCHEDULE_AHEAD = datetime.timedelta(days=366)
+
+
+def validate_schedule(scheduled_for: datetime.datetime | None, now: datetime.datetime | None = None) -> None:
+    if scheduled_for is None:
+        return
+    now = now or timezone.now()
+    if scheduled_for <= now:
+        raise ValidationError({"scheduled_for": _("Choose a date and time in the future.")})
+    if scheduled_for > now + MAX_SCHEDULE_AHEAD:
+        raise ValidationError({"scheduled_for": _("Choose a date within the next year.")})
+
+
+def validate_new_slug(slug: str) -> None:
+    """A new instance name must be a free DNS label; the message says which rule failed."""
+    if not slug:
+        raise ValidationError({"slug": _("Give the instance a name.")})
+    if len(slug) > SLUG_MAX_LENGTH:
+        raise ValidationError(
+            {"slug": _("At most %(max)d characters (this one has %(n)d).") % {"max": SLUG_MAX_LENGTH, "n": len(slug)}}
+        )
+    try:
+        validate_dns_label(slug)
+    except ValidationError as exc:
+        raise ValidationError({"slug": exc.messages}) from exc
+    if Instance.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": _("An instance named %(slug)s already exists.") % {"slug": slug}})
+    pending = ChangeRequest.objects.open().filter(kind=RequestKind.CREATE, proposed_slug=slug).first()
+    if pending:
+        message = _("Request #%(id)s already asks for an instance named %(slug)s.")
+        raise ValidationError({"slug": message % {"id": pending.pk, "slug": slug}})
+
+
+def open_exclusive_request(instance: Instance) -> ChangeRequest | None:
+    return ChangeRequest.objects.open().filter(instance=instance, kind__in=EXCLUSIVE_KINDS).first()
+
+
+def _conflict_message(existing: ChangeRequest) -> str:
+    return _("Request #%(id)s (%(kind)s, %(status)s) is already open for %(instance)s; wait for it or cancel it.") % {
+        "id": existing.pk,
+        "kind": existing.get_kind_display(),
+        "status": existing.get_status_display(),
+        "instance": existing.target_name,
+    }
+
+
+def _check_may_request(ctx: AuditContext, organisation) -> None:
+    if ctx.user is not None and not can_request_for(ctx.user, organisation):
+        raise NotAllowed(_("Only functional admins of %(org)s can file requests for it.") % {"org": organisation})
+
+
+def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
+    """Save a new request, audit it, and tell maintainers after commit; races end as a clear conflict."""
+    request.requested_by = ctx.user if ctx.user is not None else None
+    request.requested_by_label = ctx.actor_label[:200]
+    try:
+        with transaction.atomic():
+            request.save()
+            record(ctx, "request.submitted", request, organisation=request.organisation, after=request.snapshot())
+            if request.kind == RequestKind.BACKUP and not settings.PORTAL_BACKUP_NEEDS_APPROVAL:
+                request._transition(AuditContext.system("backups need no approval"), RequestStatus.APPROVED)
+            else:
+                from instances.notifications import notify_submitted
+
+                transaction.on_commit(lambda: notify_submitted(request.pk))
+    except IntegrityError as exc:
+        # Another request slipped in between our check and the insert; the database constraint caught it.
+        existing = open_exclusive_request(request.instance) if request.instance_id else None
+        if existing:
+            raise Conflict(_conflict_message(existing)) from exc
+        raise Conflict(_("A request for %(name)s is already open.") % {"name": request.target_name}) from exc
+    return request
+
+
+def request_create(
+    ctx: AuditContext,
+    *,
+    organisation,
+    application: Application,
+    slug: str,
+    version: ApplicationVersion,
+    scheduled_for=None,
+    comment: str = "",
+    source: str = RequestSource.WEB,
+) -> ChangeRequest:
+    """Ask for a new instance of ``application`` named ``slug`` for ``organisation``."""
+    _check_may_request(ctx, organisation)
+    slug = (slug or "").strip()
+    validate_new_slug(slug)
+    if version.application_id != application.pk or not version.is_available:
+        raise ValidationError(
+            {"version": _("%(v)s is not an available version of %(app)s.") % {"v": version, "app": application}}
+        )
+    validate_schedule(scheduled_for)
+    return _file(
+        ctx,
+        ChangeRequest(
+            kind=RequestKind.CREATE,
+            organisation=organisation,
+            application=application,
+            proposed_slug=slug,
+            target_version=version,
+            scheduled_for=scheduled_for,
+            comment=comment,
+            source=source,
+        ),
+    )
+
+
+def _check_instance_open(instance: Instance) -> None:
+    if instance.status in (InstanceStatus.DELETED, InstanceStatus.DELETING):
+        raise Conflict(_("Instance %(slug)s is deleted or being deleted.") % {"slug": instance.slug})
+
+
+def _check_no_exclusive(instance: Instance) -> None:
+    existing = open_exclusive_request(instance)
+    if existing:
+        raise Conflict(_conflict_message(existing))
+
+
+def request_update(
+    ctx: AuditContext,
+    instance: Instance,
+    *,
+    version: ApplicationVersion,
+    scheduled_for=None,
+    comment: str = "",
+    source: str = RequestSource.WEB,
+) -> ChangeRequest:
+    """Ask to upgrade ``instance`` to a newer ``version`` now or at ``scheduled_for``."""
+    _check_may_request(ctx, instance.organisation)
+    _check_instance_open(instance)
+    if version.application_id != instance.application_id or not version.is_available:
+        raise ValidationError(
+            {
+                "version": _("%(v)s is not an available version of %(app)s.")
+                % {"v": version, "app": instance.application}
+            }
+        )
+    if not version.is_newer_than(instance.current_version):
+        raise ValidationError(
+            {"version": _("Choose a version newer than %(current)s.") % {"current": instance.current_version}}
+        )
+    validate_schedule(scheduled_for)
+    _check_no_exclusive(instance)
+    return _file(
+        ctx,
+        ChangeRequest(
+            kind=RequestKind.UPDATE,
+            organisation=instance.organisation,
+            application=instance.application,
+            instance=instance,
+            target_version=version,
+            scheduled_for=scheduled_for,
+            comment=comment,
+            source=source,
+        ),
+    )
+
+
+def request_delete(
+    ctx: AuditContext,
+    instance: Instance,
+    *,
+    scheduled_for=None,
+    comment: str = "",
+    source: str = RequestSource.WEB,
+) -> ChangeRequest:
+    """Ask to delete ``instance`` (after a final backup) now or at ``scheduled_for``."""
+    _check_may_request(ctx, instance.organisation)
+    _check_instance_open(instance)
+    validate_schedule(scheduled_for)
+    _check_no_exclusive(instance)
+    return _file(
+        ctx,
+        ChangeRequest(
+            kind=RequestKind.DELETE,
+            organisation=instance.organisation,
+            application=instance.application,
+            instance=instance,
+            scheduled_for=scheduled_for,
+            comment=comment,
+            source=source,
+        ),
+    )
+
+
+def request_backup(
+    ctx: AuditContext, instance: Instance, *, comment: str = "", source: str = RequestSource.WEB
+) -> ChangeRequest:
+    """Ask for an on-demand backup; approved at once unless PORTAL_BACKUP_NEEDS_APPROVAL is set."""
+    _check_may_request(ctx, instance.organisation)
+    _check_instance_open(instance)
+    if ChangeRequest.objects.open().filter(instance=instance, kind=RequestKind.BACKUP).exists():
+        raise Conflict(_("A backup of %(slug)s is already pending.") % {"slug": instance.slug})
+    return _file(
+        ctx,
+        ChangeRequest(
+            kind=RequestKind.BACKUP,
+            organisation=instance.organisation,
+            application=instance.application,
+            instance=instance,
+            comment=comment,
+            source=source,
+        ),
+    )
