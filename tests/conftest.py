@@ -1,0 +1,108 @@
+"""Shared fixtures: organisations, users in their roles, the SMILE catalog and instances."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from instances.choices import InstanceStatus
+from instances.models import Application, ApplicationVersion, Instance
+from portal.audit import AuditContext
+from portal.choices import MAINTAINERS_GROUP, MembershipRole
+from portal.models import Membership, Organisation
+
+PASSWORD = "a-test-password-123"
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def make_user(username: str, *, email: str | None = None, maintainer: bool = False):
+    user = get_user_model().objects.create_user(
+        username=username, email=email if email is not None else f"{username}@example.org", password=PASSWORD
+    )
+    if maintainer:
+        user.groups.add(Group.objects.get(name=MAINTAINERS_GROUP))
+    return user
+
+
+@pytest.fixture
+def smile(db):
+    return Application.objects.get(slug="smile")
+
+
+@pytest.fixture
+def versions(smile):
+    return {v: ApplicationVersion.objects.create(application=smile, version=v) for v in ("1.2.4", "1.2.5", "1.2.6")}
+
+
+@pytest.fixture
+def unistra(db):
+    return Organisation.objects.create(name="Université de Strasbourg", slug="unistra", contact_emails="team@unistra.fr")
+
+
+@pytest.fixture
+def unicaen(db):
+    return Organisation.objects.create(name="Université de Caen", slug="unicaen", contact_emails="team@unicaen.fr")
+
+
+@pytest.fixture
+def admin_unistra(unistra):
+    user = make_user("admin-unistra")
+    Membership.objects.create(user=user, organisation=unistra, role=MembershipRole.ADMIN)
+    return user
+
+
+@pytest.fixture
+def viewer_unistra(unistra):
+    user = make_user("viewer-unistra")
+    Membership.objects.create(user=user, organisation=unistra, role=MembershipRole.VIEWER)
+    return user
+
+
+@pytest.fixture
+def admin_unicaen(unicaen):
+    user = make_user("admin-unicaen")
+    Membership.objects.create(user=user, organisation=unicaen, role=MembershipRole.ADMIN)
+    return user
+
+
+@pytest.fixture
+def maintainer(db):
+    return make_user("maintainer", maintainer=True)
+
+
+@pytest.fixture
+def maintainer2(db):
+    return make_user("maintainer2", maintainer=True)
+
+
+@pytest.fixture
+def instance_unistra(unistra, smile, versions):
+    return Instance.objects.create(
+        organisation=unistra,
+        application=smile,
+        slug="smile-unistra",
+        hostname="smile-unistra.apps.example.org",
+        current_version=versions["1.2.4"],
+        status=InstanceStatus.RUNNING,
+    )
+
+
+@pytest.fixture
+def instance_unicaen(unicaen, smile, versions):
+    return Instance.objects.create(
+        organisation=unicaen,
+        application=smile,
+        slug="smile-unicaen",
+        hostname="smile-unicaen.apps.example.org",
+        current_version=versions["1.2.5"],
+        status=InstanceStatus.RUNNING,
+    )
+
+
+def ctx(user) -> AuditContext:
+    return AuditContext(user=user, label=user.get_username(), request_id="test", ip_address="127.0.0.1")
