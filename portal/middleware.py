@@ -32,3 +32,28 @@ class RequestIdMiddleware:
             return str(ipaddress.ip_address(candidate))
         except ValueError:
             return None
+
+
+class HealthCheckMiddleware:
+    """Answer ``/health/`` before host validation and HTTPS redirects, so probes can use 127.0.0.1 over HTTP.
+
+    It reports only whether the database answers; nothing else is revealed.
+    """
+
+    path = "/health/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path != self.path:
+            return self.get_response(request)
+        from django.db import DatabaseError, connection
+        from django.http import JsonResponse
+
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            return JsonResponse({"status": "database unavailable"}, status=503)
+        return JsonResponse({"status": "ok"})

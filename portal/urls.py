@@ -9,7 +9,6 @@ from portal import views
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("audit/", views.AuditListView.as_view(), name="audit_list"),
-    path("health/", views.health, name="health"),
     path("", include("instances.urls")),
     path("api/", include("portal.api.urls")),
     path("accounts/", include("allauth.urls")),

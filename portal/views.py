@@ -1,7 +1,5 @@
-"""Portal-wide pages: dashboard, audit trail, health."""
+"""Portal-wide pages: dashboard and audit trail."""
 
-from django.db import connection
-from django.http import JsonResponse
 from django.views.generic import TemplateView
 
 
@@ -11,10 +9,3 @@ class HomeView(TemplateView):
 
 class AuditListView(TemplateView):
     template_name = "portal/auditevent_list.html"
-
-
-def health(request):
-    """Liveness and database reachability for the load balancer; it reveals nothing else."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})

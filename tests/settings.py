@@ -1,0 +1,23 @@
+"""Settings for the test suite: production settings (DEBUG off) with test-only secrets and plain HTTP."""
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-with-enough-length-and-entropy-0123456789")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/saas_portal")
+os.environ.setdefault("PORTAL_REDIS_CACHE", "0")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+
+from portal.settings import *  # noqa: F403
+
+# The browser tests talk plain HTTP to a live server on 127.0.0.1.
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
