@@ -67,3 +67,53 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     RequestStatus.SUCCEEDED: frozenset(),
     RequestStatus.FAILED: frozenset(),
 }
+
+
+class SizeProfile(models.TextChoices):
+    SMALL = "small", _("Small")
+    MEDIUM = "medium", _("Medium")
+    LARGE = "large", _("Large")
+
+
+class ClusterConnection(models.TextChoices):
+    KUBECONFIG = "kubeconfig", _("Kubeconfig")
+    IN_CLUSTER = "in_cluster", _("In-cluster service account")
+    EMULATOR = "emulator", _("Emulated (sandbox)")
+
+
+class OperationKind(models.TextChoices):
+    DEPLOY = "deploy", _("Deploy")
+    UPGRADE = "upgrade", _("Upgrade")
+    DELETE = "delete", _("Delete")
+    BACKUP = "backup", _("Backup")
+
+
+class OperationStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    ERRORED = "errored", _("Errored")
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        return (cls.QUEUED, cls.RUNNING)
+
+
+class BackupTrigger(models.TextChoices):
+    SCHEDULE = "schedule", _("Schedule")
+    MANUAL = "manual", _("Manual")
+    PRE_UPGRADE = "pre-upgrade", _("Before upgrade")
+    FINAL = "final", _("Before deletion")
+
+
+class BackupStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class RolloutState(models.TextChoices):
+    PROGRESSING = "progressing", _("Progressing")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")

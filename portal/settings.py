@@ -259,7 +259,11 @@ EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "SaaS Portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Fernet keys (newest first) that encrypt kubeconfigs at rest; derived from the secret key when empty.
+PORTAL_ENCRYPTION_KEYS = env_list("PORTAL_ENCRYPTION_KEYS")
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# Every instance gets the namespace <prefix><slug>; the prefix keeps them apart from the cluster's own namespaces.
+PORTAL_NAMESPACE_PREFIX = os.environ.get("PORTAL_NAMESPACE_PREFIX", "saas-")
 PORTAL_INSTANCE_DOMAIN = os.environ.get("PORTAL_INSTANCE_DOMAIN", "apps.example.org")
 # On-demand backups run without approval unless the hosting team wants to review them too.
 PORTAL_BACKUP_NEEDS_APPROVAL = env_bool("PORTAL_BACKUP_NEEDS_APPROVAL", default=False)

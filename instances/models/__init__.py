@@ -1,5 +1,16 @@
 from .applications import Application, ApplicationVersion
 from .change_requests import ChangeRequest
+from .clusters import Cluster
 from .instances import Instance
+from .operations import Backup, Operation, RolloutSnapshot
 
-__all__ = ["Application", "ApplicationVersion", "ChangeRequest", "Instance"]
+__all__ = [
+    "Application",
+    "ApplicationVersion",
+    "Backup",
+    "ChangeRequest",
+    "Cluster",
+    "Instance",
+    "Operation",
+    "RolloutSnapshot",
+]

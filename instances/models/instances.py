@@ -6,7 +6,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from instances.choices import InstanceStatus
+from instances.choices import InstanceStatus, SizeProfile
 
 # A DNS label (RFC 1123), because the slug becomes the namespace and the host name.
 validate_dns_label = RegexValidator(
@@ -64,6 +64,24 @@ class Instance(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=InstanceStatus.choices, default=InstanceStatus.PROVISIONING
     )
+    cluster = models.ForeignKey(
+        "instances.Cluster",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="instances",
+        verbose_name=_("cluster"),
+    )
+    size = models.CharField(_("size"), max_length=16, choices=SizeProfile.choices, default=SizeProfile.SMALL)
+    settings = models.JSONField(
+        _("settings"), default=dict, blank=True, help_text=_("Application settings (strings), put in its ConfigMap.")
+    )
+    backup_schedule = models.CharField(
+        _("backup schedule"), max_length=100, default="0 2 * * *", help_text=_("Cron expression, cluster time.")
+    )
+    drift = models.BooleanField(_("drift"), default=False, help_text=_("Running images differ from what was applied."))
+    drift_detail = models.TextField(_("drift detail"), blank=True)
+    synced_at = models.DateTimeField(_("last status sync"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -79,6 +97,11 @@ class Instance(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("instances:instance_detail", kwargs={"slug": self.slug})
+
+    @property
+    def namespace(self) -> str:
+        """The instance's own Kubernetes namespace."""
+        return f"{settings.PORTAL_NAMESPACE_PREFIX}{self.slug}"
 
     @property
     def is_deleted(self) -> bool:

@@ -1,0 +1,59 @@
+"""Kubernetes clusters the portal deploys to."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from instances.choices import ClusterConnection
+from portal.crypto import EncryptedTextField
+
+
+class Cluster(models.Model):
+    """A Kubernetes cluster; every instance lives on one. Its kubeconfig is encrypted at rest and never shown."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    connection = models.CharField(
+        _("connection"), max_length=16, choices=ClusterConnection.choices, default=ClusterConnection.KUBECONFIG
+    )
+    kubeconfig = EncryptedTextField(_("kubeconfig"), blank=True)
+    context = models.CharField(_("kubeconfig context"), max_length=200, blank=True)
+    api_url = models.URLField(_("API URL"), blank=True, help_text=_("Only for the emulated sandbox cluster."))
+    ingress_class = models.CharField(_("ingress class"), max_length=100, default="nginx")
+    ingress_namespace = models.CharField(
+        _("ingress controller namespace"),
+        max_length=63,
+        default="ingress-nginx",
+        help_text=_("Namespace whose pods may reach the instances' web servers."),
+    )
+    domain = models.CharField(_("default domain"), max_length=200, default="apps.example.org")
+    is_default = models.BooleanField(_("default cluster"), default=False)
+    reachable = models.BooleanField(_("reachable"), null=True, editable=False)
+    server_version = models.CharField(_("server version"), max_length=64, blank=True, editable=False)
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("cluster")
+        verbose_name_plural = _("clusters")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="one_default_cluster"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_emulated(self) -> bool:
+        return self.connection == ClusterConnection.EMULATOR
+
+    def client(self):
+        """A client for this cluster, with the portal's timeouts on every call."""
+        from instances.kube.client import ClusterClient
+
+        if self.connection == ClusterConnection.IN_CLUSTER:
+            return ClusterClient.in_cluster()
+        if self.connection == ClusterConnection.EMULATOR:
+            return ClusterClient.for_url(self.api_url)
+        return ClusterClient.from_kubeconfig(self.kubeconfig, context=self.context or None)

@@ -1,0 +1,137 @@
+"""Operations (one row per background run), rollout snapshots and backups."""
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from instances.choices import BackupStatus, BackupTrigger, OperationKind, OperationStatus, RolloutState
+
+
+class Operation(models.Model):
+    """One background run against a cluster: what was rendered, what was applied, what happened.
+
+    History is read from here, never from RQ. At most one queued or running operation per instance (a database
+    constraint), so two workers never touch the same namespace at once.
+    """
+
+    kind = models.CharField(_("kind"), max_length=16, choices=OperationKind.choices)
+    instance = models.ForeignKey(
+        "instances.Instance", on_delete=models.CASCADE, related_name="operations", verbose_name=_("instance")
+    )
+    request = models.ForeignKey(
+        "instances.ChangeRequest",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="operations",
+        verbose_name=_("request"),
+    )
+    target_version = models.ForeignKey(
+        "instances.ApplicationVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("target version"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=OperationStatus.choices, default=OperationStatus.QUEUED, db_index=True
+    )
+    rq_job_id = models.CharField(_("job id"), max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    log = models.JSONField(_("log"), default=list, blank=True)
+    manifests = models.TextField(_("rendered manifests"), blank=True)
+    manifests_sha256 = models.CharField(_("manifests hash"), max_length=64, blank=True)
+    diff = models.TextField(_("diff against the previous manifests"), blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        verbose_name = _("operation")
+        verbose_name_plural = _("operations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance"],
+                condition=Q(status__in=OperationStatus.active()),
+                name="operation_one_active_per_instance",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.instance} #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("instances:operation_detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in OperationStatus.active()
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class RolloutSnapshot(models.Model):
+    """The last observed rollout state of one workload of an instance (kubectl rollout status, stored)."""
+
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="rollout_snapshots")
+    kind = models.CharField(max_length=32)
+    component = models.CharField(max_length=100)
+    desired = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    ready = models.PositiveIntegerField(default=0)
+    available = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=RolloutState.choices, default=RolloutState.PROGRESSING)
+    message = models.TextField(blank=True)
+    conditions = models.JSONField(default=list, blank=True)
+    images = models.JSONField(default=list, blank=True)
+    observed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "component"]
+        verbose_name = _("rollout snapshot")
+        verbose_name_plural = _("rollout snapshots")
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "kind", "component"], name="rollout_one_per_component")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance} {self.kind}/{self.component}: {self.state}"
+
+
+class Backup(models.Model):
+    """One run of an instance's timemachine (a Job in its namespace), as last seen on the cluster."""
+
+    instance = models.ForeignKey(
+        "instances.Instance", on_delete=models.CASCADE, related_name="backups", verbose_name=_("instance")
+    )
+    job_name = models.CharField(_("job"), max_length=253)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=BackupTrigger.choices)
+    status = models.CharField(_("status"), max_length=16, choices=BackupStatus.choices, default=BackupStatus.RUNNING)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("backup")
+        verbose_name_plural = _("backups")
+        constraints = [models.UniqueConstraint(fields=["instance", "job_name"], name="backup_unique_job")]
+
+    def __str__(self) -> str:
+        return f"{self.instance} {self.job_name} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
