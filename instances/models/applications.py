@@ -18,6 +18,18 @@ class Application(models.Model):
         default="smile",
         help_text=_("Folder of the application's Kustomize base, under the portal's bases directory."),
     )
+    images = models.JSONField(
+        _("images"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Image placeholder of the base -> {\"repository\": ..., \"tag\": ...}. "
+            "Without a tag, the image follows the application's version."
+        ),
+    )
+    backup_cronjob = models.CharField(
+        _("backup CronJob"), max_length=253, blank=True, help_text=_("Name of the CronJob that dumps the database.")
+    )
 
     class Meta:
         ordering = ["name"]
@@ -26,6 +38,13 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def image_refs(self, version: str) -> dict[str, dict[str, str]]:
+        """Repository and tag of every image for ``version`` (digests come from the registry when known)."""
+        return {
+            placeholder: {"repository": spec["repository"], "tag": spec.get("tag") or version}
+            for placeholder, spec in sorted(self.images.items())
+        }
 
 
 class ApplicationVersionQuerySet(models.QuerySet):

@@ -1,11 +1,21 @@
-from django.urls import path
-from rest_framework.response import Response
-from rest_framework.views import APIView
+"""The API's URL map: one router, so the root lists every endpoint of every app."""
+
+from rest_framework.routers import DefaultRouter
+
+from instances.api.urls import router as instances_router
+from portal.api import views
 
 
-class ApiRoot(APIView):
-    def get(self, request):
-        return Response({})
+class PortalRouter(DefaultRouter):
+    """DRF's default router with the portal's documented root view."""
+
+    APIRootView = views.PortalApiRootView
 
 
-urlpatterns = [path("", ApiRoot.as_view(), name="api-root")]
+router = PortalRouter()
+router.register("organisations", views.OrganisationViewSet, basename="organisation")
+router.register("memberships", views.MembershipViewSet, basename="membership")
+router.registry.extend(instances_router.registry)
+router.register("audit", views.AuditEventViewSet, basename="auditevent")
+
+urlpatterns = router.urls

@@ -1,0 +1,12 @@
+"""Routes of the instances endpoints; ``portal/api/urls.py`` mounts them under the API root."""
+
+from rest_framework.routers import SimpleRouter
+
+from instances.api import views
+
+router = SimpleRouter()
+router.register("applications", views.ApplicationViewSet, basename="application")
+router.register("instances", views.InstanceViewSet, basename="instance")
+router.register("requests", views.ChangeRequestViewSet, basename="changerequest")
+
+urlpatterns = router.urls

@@ -1,0 +1,109 @@
+"""Endpoints of the catalog, instances and change requests.
+
+Views stay thin (NetBox/AWX habit): scope the queryset to what the caller may see, check the input with a
+serializer, make one domain call, and let the API's exception handler turn domain errors into 400/403/409.
+"""
+
+from django.db.models import Prefetch
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from instances.api.filtersets import ChangeRequestFilterSet, InstanceFilterSet
+from instances.api.serializers import (
+    ApplicationSerializer,
+    ChangeRequestFileSerializer,
+    ChangeRequestSerializer,
+    InstanceSerializer,
+    ReviewSerializer,
+)
+from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
+from portal.api.mixins import SafeLookupMixin
+from portal.audit import AuditContext
+
+
+class ApplicationViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
+    """The catalog: every application, with its available versions newest first."""
+
+    serializer_class = ApplicationSerializer
+    lookup_field = "slug"
+    filterset_fields = ["slug"]
+
+    def get_queryset(self):
+        available = ApplicationVersion.objects.available().order_by("-sort_key")
+        return Application.objects.prefetch_related(
+            Prefetch("versions", queryset=available, to_attr="available_versions")
+        )
+
+
+class InstanceViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
+    """Instances of the caller's organisations (every one for maintainers); another organisation's is 404."""
+
+    serializer_class = InstanceSerializer
+    filterset_class = InstanceFilterSet
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return Instance.objects.visible_to(self.request.user).select_related(
+            "organisation", "application", "current_version"
+        )
+
+
+class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Change requests of the caller's organisations; file one with POST, review one with its actions.
+
+    A request of another organisation answers 404 at its URL (and on its actions). Filing refers to
+    organisations and instances by slug in the body: one the caller cannot see is a 400 "not found" on that
+    field, worded as for one that does not exist (see :class:`ChangeRequestFileSerializer`).
+    """
+
+    filterset_class = ChangeRequestFilterSet
+
+    def get_queryset(self):
+        return ChangeRequest.objects.visible_to(self.request.user).select_related(
+            "organisation", "application", "instance", "target_version", "reviewer"
+        )
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ChangeRequestFileSerializer
+        if self.action in ("approve", "reject", "cancel"):
+            return ReviewSerializer
+        return ChangeRequestSerializer
+
+    def _reply(self, change_request: ChangeRequest, status_code: int = status.HTTP_200_OK) -> Response:
+        """The request as it is now in the database, in the read format."""
+        fresh = self.get_queryset().get(pk=change_request.pk)
+        data = ChangeRequestSerializer(fresh, context=self.get_serializer_context()).data
+        headers = {"Location": data["url"]} if status_code == status.HTTP_201_CREATED else None
+        return Response(data, status=status_code, headers=headers)
+
+    def create(self, request, *args, **kwargs):
+        """File a create, update, delete or backup request (source "api")."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        change_request = serializer.file(AuditContext.from_request(request))
+        return self._reply(change_request, status.HTTP_201_CREATED)
+
+    def _review(self, request, transition: str) -> Response:
+        """AWX-style action: find the request (404 if invisible), read the reason, make one transition."""
+        change_request = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        getattr(change_request, transition)(AuditContext.from_request(request), serializer.validated_data["reason"])
+        return self._reply(change_request)
+
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve a submitted request (maintainers, never their own); an optional "reason"."""
+        return self._review(request, "approve")
+
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Reject a submitted request (maintainers, never their own); "reason" is required."""
+        return self._review(request, "reject")
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Withdraw a request before it starts (its requester or a maintainer); an optional "reason"."""
+        return self._review(request, "cancel")
