@@ -1,20 +1,21 @@
+"""URL map of the instance and change request pages."""
+
 from django.urls import path
-from django.views.generic import TemplateView
+
+from instances import views
 
 app_name = "instances"
 
-_todo = TemplateView.as_view(template_name="base.html")
-
 urlpatterns = [
-    path("instances/", _todo, name="instance_list"),
-    path("instances/new/", _todo, name="request_create"),
-    path("instances/<slug:slug>/", _todo, name="instance_detail"),
-    path("instances/<slug:slug>/upgrade/", _todo, name="request_update"),
-    path("instances/<slug:slug>/delete/", _todo, name="request_delete"),
-    path("instances/<slug:slug>/backup/", _todo, name="request_backup"),
-    path("requests/", _todo, name="request_list"),
-    path("requests/<int:pk>/", _todo, name="request_detail"),
-    path("requests/<int:pk>/approve/", _todo, name="request_approve"),
-    path("requests/<int:pk>/reject/", _todo, name="request_reject"),
-    path("requests/<int:pk>/cancel/", _todo, name="request_cancel"),
+    path("instances/", views.InstanceListView.as_view(), name="instance_list"),
+    path("instances/new/", views.RequestCreateView.as_view(), name="request_create"),
+    path("instances/<slug:slug>/", views.InstanceDetailView.as_view(), name="instance_detail"),
+    path("instances/<slug:slug>/upgrade/", views.RequestUpdateView.as_view(), name="request_update"),
+    path("instances/<slug:slug>/delete/", views.RequestDeleteView.as_view(), name="request_delete"),
+    path("instances/<slug:slug>/backup/", views.RequestBackupView.as_view(), name="request_backup"),
+    path("requests/", views.RequestListView.as_view(), name="request_list"),
+    path("requests/<int:pk>/", views.RequestDetailView.as_view(), name="request_detail"),
+    path("requests/<int:pk>/approve/", views.RequestApproveView.as_view(), name="request_approve"),
+    path("requests/<int:pk>/reject/", views.RequestRejectView.as_view(), name="request_reject"),
+    path("requests/<int:pk>/cancel/", views.RequestCancelView.as_view(), name="request_cancel"),
 ]

@@ -21,6 +21,8 @@ from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
 from portal.audit import AuditContext, record
 from portal.models.organisations import can_request_for
 
+# Names that would clash with the portal's own URLs (/instances/new/).
+RESERVED_SLUGS = frozenset({"new"})
 # A request cannot be scheduled further ahead than this: a typo in the year should not hide a request for ages.
 MAX_SCHEDULE_AHEAD = datetime.timedelta(days=366)
 
@@ -47,6 +49,8 @@ def validate_new_slug(slug: str) -> None:
         validate_dns_label(slug)
     except ValidationError as exc:
         raise ValidationError({"slug": exc.messages}) from exc
+    if slug in RESERVED_SLUGS:
+        raise ValidationError({"slug": _("%(slug)s is reserved; choose another name.") % {"slug": slug}})
     if Instance.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": _("An instance named %(slug)s already exists.") % {"slug": slug}})
     pending = ChangeRequest.objects.open().filter(kind=RequestKind.CREATE, proposed_slug=slug).first()

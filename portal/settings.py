@@ -232,6 +232,8 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("PORTAL_TIME_ZONE", "Europe/Paris")
 USE_I18N = True
 USE_TZ = True
+# Day-first dates and a 24-hour clock in English too (see portal/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -267,6 +269,34 @@ PORTAL_NAMESPACE_PREFIX = os.environ.get("PORTAL_NAMESPACE_PREFIX", "saas-")
 PORTAL_INSTANCE_DOMAIN = os.environ.get("PORTAL_INSTANCE_DOMAIN", "apps.example.org")
 # On-demand backups run without approval unless the hosting team wants to review them too.
 PORTAL_BACKUP_NEEDS_APPROVAL = env_bool("PORTAL_BACKUP_NEEDS_APPROVAL", default=False)
+
+# --- Deployment engine ---------------------------------------------------------------------------------------
+# How long an upgrade may take to become available before it counts as failed (and is rolled back).
+PORTAL_ROLLOUT_DEADLINE = env_int("PORTAL_ROLLOUT_DEADLINE", 600)
+PORTAL_BACKUP_DEADLINE = env_int("PORTAL_BACKUP_DEADLINE", 1800)
+PORTAL_NAMESPACE_DELETE_DEADLINE = env_int("PORTAL_NAMESPACE_DELETE_DEADLINE", 600)
+# One watch call never blocks longer than this; waits are a sequence of bounded watches up to their deadline.
+PORTAL_WATCH_TIMEOUT = env_int("PORTAL_WATCH_TIMEOUT", 30)
+PORTAL_ROLLBACK_ON_FAILURE = env_bool("PORTAL_ROLLBACK_ON_FAILURE", default=True)
+# Transient cluster errors (409, 429, 5xx, timeouts) are retried with exponential backoff, then fail.
+PORTAL_OPERATION_MAX_ATTEMPTS = env_int("PORTAL_OPERATION_MAX_ATTEMPTS", 4)
+PORTAL_RETRY_BASE_DELAY = env_int("PORTAL_RETRY_BASE_DELAY", 10)
+# A running operation that shows no sign of life for this long lost its worker; the dispatcher ends it.
+PORTAL_OPERATION_STALE_AFTER = env_int("PORTAL_OPERATION_STALE_AFTER", 300)
+PORTAL_DISPATCH_INTERVAL = env_int("PORTAL_DISPATCH_INTERVAL", 30)
+PORTAL_SYNC_INTERVAL = env_int("PORTAL_SYNC_INTERVAL", 60)
+# An instance without a successful backup for this long is flagged.
+PORTAL_BACKUP_MAX_AGE_HOURS = env_int("PORTAL_BACKUP_MAX_AGE_HOURS", 26)
+PORTAL_KUBE_CONNECT_TIMEOUT = env_int("PORTAL_KUBE_CONNECT_TIMEOUT", 5)
+PORTAL_KUBE_READ_TIMEOUT = env_int("PORTAL_KUBE_READ_TIMEOUT", 30)
+# Where every instance's timemachine uploads its dumps (each instance under its own prefix).
+PORTAL_BACKUP_S3_ENDPOINT = os.environ.get("PORTAL_BACKUP_S3_ENDPOINT", "https://s3.example.org")
+PORTAL_BACKUP_S3_BUCKET = os.environ.get("PORTAL_BACKUP_S3_BUCKET", "smile-backups")
+PORTAL_BACKUP_S3_REGION = os.environ.get("PORTAL_BACKUP_S3_REGION", "")
+PORTAL_BACKUP_S3_ACCESS_KEY_ID = os.environ.get("PORTAL_BACKUP_S3_ACCESS_KEY_ID", "")
+PORTAL_BACKUP_S3_SECRET_ACCESS_KEY = os.environ.get("PORTAL_BACKUP_S3_SECRET_ACCESS_KEY", "")
+# The sandbox: with no cluster configured, `make run` starts an emulated Kubernetes API with simulated controllers.
+PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", default=DEBUG)
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -41,7 +41,9 @@ def versions(smile):
 
 @pytest.fixture
 def unistra(db):
-    return Organisation.objects.create(name="Université de Strasbourg", slug="unistra", contact_emails="team@unistra.fr")
+    return Organisation.objects.create(
+        name="Université de Strasbourg", slug="unistra", contact_emails="team@unistra.fr"
+    )
 
 
 @pytest.fixture

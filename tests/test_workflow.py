@@ -252,6 +252,7 @@ def test_schedule_must_be_in_the_coming_year(admin_unistra, instance_unistra, ve
         ("under_score", "lowercase"),
         ("x" * 41, "At most 40"),
         ("", "name"),
+        ("new", "reserved"),
     ],
 )
 def test_create_refuses_bad_slugs(admin_unistra, unistra, smile, versions, slug, fragment):

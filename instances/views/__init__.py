@@ -1,0 +1,31 @@
+"""Views of the browser UI for instances and change requests (see instances.urls for the map)."""
+
+from .change_requests import (
+    RequestApproveView,
+    RequestCancelView,
+    RequestDetailView,
+    RequestListView,
+    RequestRejectView,
+)
+from .instances import (
+    InstanceDetailView,
+    InstanceListView,
+    RequestBackupView,
+    RequestCreateView,
+    RequestDeleteView,
+    RequestUpdateView,
+)
+
+__all__ = [
+    "InstanceDetailView",
+    "InstanceListView",
+    "RequestApproveView",
+    "RequestBackupView",
+    "RequestCancelView",
+    "RequestCreateView",
+    "RequestDeleteView",
+    "RequestDetailView",
+    "RequestListView",
+    "RequestRejectView",
+    "RequestUpdateView",
+]

@@ -1,0 +1,127 @@
+"""Instance pages: the fleet list, one instance, and the forms that request a change to it."""
+
+from django.conf import settings
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.views.generic import DetailView
+
+from instances import workflow
+from instances.filtersets import InstanceFilterSet
+from instances.forms import RequestBackupForm, RequestCreateForm, RequestDeleteForm, RequestUpdateForm
+from instances.models import Instance
+from instances.queries import instance_audit_events, instance_requests, instances_with_last_request
+from instances.views.base import DomainFormView
+from portal.models.organisations import can_request_for, requestable_organisations
+from portal.views import FilteredListView
+
+INSTANCE_RELATED = ("organisation", "application", "current_version")
+
+
+class InstanceListView(FilteredListView):
+    """Every visible instance with its organisation, application, version and status; the fleet for maintainers."""
+
+    template_name = "instances/instance_list.html"
+    filterset_class = InstanceFilterSet
+    context_object_name = "instances"
+
+    def get_base_queryset(self):
+        return instances_with_last_request(Instance.objects.visible_to(self.request.user)).order_by("slug")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_request"] = requestable_organisations(self.request.user).exists()
+        return context
+
+
+class InstanceDetailView(LoginRequiredMixin, DetailView):
+    """One instance: its details, the actions the user may request, its request history and audit trail."""
+
+    template_name = "instances/instance_detail.html"
+    context_object_name = "instance"
+
+    def get_queryset(self):
+        return Instance.objects.visible_to(self.request.user).select_related(*INSTANCE_RELATED)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        instance, user = self.object, self.request.user
+        context["can_request"] = not instance.is_deleted and can_request_for(user, instance.organisation)
+        context["requests"] = list(
+            instance_requests(instance).select_related("target_version", "requested_by").order_by("-created_at", "-id")
+        )
+        context["events"] = list(instance_audit_events(instance, user))
+        context["blocking_request"] = workflow.open_exclusive_request(instance)
+        return context
+
+
+class RequestCreateView(DomainFormView):
+    """Ask for a new instance. Viewers, who may not file requests for any organisation, get 403."""
+
+    template_name = "instances/request_create.html"
+    form_class = RequestCreateForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not requestable_organisations(request.user).exists():
+            raise PermissionDenied(_("Only functional admins can request instances."))
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def perform(self, form, ctx):
+        return workflow.request_create(ctx, **form.domain_kwargs())
+
+
+class InstanceRequestView(DomainFormView):
+    """Base of the forms about one instance: 404 outside the user's organisations, 403 for viewers."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.instance = get_object_or_404(
+                Instance.objects.visible_to(request.user).select_related(*INSTANCE_RELATED), slug=kwargs["slug"]
+            )
+            if not can_request_for(request.user, self.instance.organisation):
+                raise PermissionDenied(
+                    _("Only functional admins of %(org)s can file requests for it.")
+                    % {"org": self.instance.organisation}
+                )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "instance": self.instance}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["instance"] = self.instance
+        # The open upgrade or deletion that would make this request conflict, shown before the user types.
+        context["blocking_request"] = workflow.open_exclusive_request(self.instance)
+        return context
+
+
+class RequestUpdateView(InstanceRequestView):
+    template_name = "instances/request_update.html"
+    form_class = RequestUpdateForm
+
+    def perform(self, form, ctx):
+        return workflow.request_update(ctx, self.instance, **form.domain_kwargs())
+
+
+class RequestDeleteView(InstanceRequestView):
+    template_name = "instances/request_delete.html"
+    form_class = RequestDeleteForm
+
+    def perform(self, form, ctx):
+        return workflow.request_delete(ctx, self.instance, **form.domain_kwargs())
+
+
+class RequestBackupView(InstanceRequestView):
+    template_name = "instances/request_backup.html"
+    form_class = RequestBackupForm
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "needs_approval": settings.PORTAL_BACKUP_NEEDS_APPROVAL}
+
+    def perform(self, form, ctx):
+        return workflow.request_backup(ctx, self.instance, **form.domain_kwargs())
