@@ -1,0 +1,89 @@
+"""End to end in a real headless Chromium: an upgrade is requested, approved, and seen approved."""
+
+import shutil
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from instances.choices import RequestStatus
+from instances.models import ChangeRequest
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser():
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1000",
+        "--lang=en",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait(browser):
+    return WebDriverWait(browser, 15)
+
+
+def log_in(browser, live_server, username):
+    browser.delete_all_cookies()
+    browser.get(f"{live_server.url}/accounts/login/")
+    browser.find_element(By.NAME, "login").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/accounts/login/'] button[type=submit]").click()
+    wait(browser).until(ec.url_to_be(f"{live_server.url}/"))
+
+
+def test_upgrade_requested_approved_and_seen_approved(
+    browser, live_server, admin_unistra, maintainer, instance_unistra, versions
+):
+    # The functional admin asks for 1.2.6 from the instance page.
+    log_in(browser, live_server, "admin-unistra")
+    browser.get(f"{live_server.url}/instances/smile-unistra/")
+    browser.find_element(By.LINK_TEXT, "Upgrade").click()
+    version = Select(browser.find_element(By.NAME, "version"))
+    version.select_by_value(next(o.get_attribute("value") for o in version.options if "1.2.6" in o.text))
+    browser.find_element(By.NAME, "comment").send_keys("New term starts soon")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Request the upgrade']").click()
+    wait(browser).until(ec.url_matches(r"/requests/\d+/$"))
+    request = ChangeRequest.objects.get()
+    assert request.status == RequestStatus.SUBMITTED
+    assert request.target_version.version == "1.2.6"
+    assert "Submitted" in browser.find_element(By.TAG_NAME, "main").text
+    # A functional admin sees no approval button on their own request.
+    assert not browser.find_elements(By.XPATH, "//button[normalize-space()='Approve']")
+
+    # The maintainer finds it in the approval queue and approves it.
+    log_in(browser, live_server, "maintainer")
+    browser.get(f"{live_server.url}/requests/")
+    browser.find_element(By.CSS_SELECTOR, f"a[href='/requests/{request.pk}/']").click()
+    wait(browser).until(ec.url_to_be(f"{live_server.url}/requests/{request.pk}/"))
+    browser.find_element(By.XPATH, "//button[normalize-space()='Approve']").click()
+    wait(browser).until(lambda b: ChangeRequest.objects.get(pk=request.pk).status == RequestStatus.APPROVED)
+
+    # Back as the functional admin: the request shows approved on its page and on the dashboard.
+    log_in(browser, live_server, "admin-unistra")
+    browser.get(f"{live_server.url}/requests/{request.pk}/")
+    assert "Approved" in browser.find_element(By.TAG_NAME, "main").text
+    browser.get(f"{live_server.url}/")
+    assert "Approved" in browser.find_element(By.TAG_NAME, "main").text
