@@ -37,7 +37,7 @@ run: $(STAMP)
 
 test: $(STAMP) services browser
 	$(VENV)/bin/ruff check .
-	$(PY) manage.py makemigrations --check --dry-run > /dev/null || { echo "models changed without a migration"; exit 1; }
+	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run > /dev/null || { echo "models changed without a migration"; exit 1; }
 	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
