@@ -13,7 +13,7 @@ case "$role" in
     exec python manage.py rqworker --with-scheduler default operations sync "$@"
     ;;
   scheduler)
-    exec python manage.py rqcron "$@"
+    exec python manage.py rqcron portal.cron "$@"
     ;;
   manage)
     exec python manage.py "$@"

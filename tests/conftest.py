@@ -1,5 +1,7 @@
 """Shared fixtures: organisations, users in their roles, the SMILE catalog and instances."""
 
+from importlib import import_module
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -9,6 +11,8 @@ from instances.models import Application, ApplicationVersion, Instance
 from portal.audit import AuditContext
 from portal.choices import MAINTAINERS_GROUP, MembershipRole
 from portal.models import Membership, Organisation
+from tests.engine_fixtures import cluster, controllers, queues  # noqa: F401 - fixtures for the whole suite
+from tests.kube_fixtures import kube_api_client, kube_cluster_client, kube_emulator  # noqa: F401
 
 PASSWORD = "a-test-password-123"
 
@@ -31,7 +35,13 @@ def make_user(username: str, *, email: str | None = None, maintainer: bool = Fal
 
 @pytest.fixture
 def smile(db):
-    return Application.objects.get(slug="smile")
+    # Seeded by a migration, but transactional tests truncate every table, so recreate it when needed.
+    images = import_module("instances.migrations.0005_smile_images").SMILE_IMAGES
+    application, _created = Application.objects.get_or_create(
+        slug="smile",
+        defaults={"name": "SMILE", "kustomize_base": "smile", "backup_cronjob": "smile-timemachine", "images": images},
+    )
+    return application
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/saas_portal")
 os.environ.setdefault("PORTAL_REDIS_CACHE", "0")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+# Tests use their own Redis database, flushed by the fixtures that need it.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from portal.settings import *  # noqa: F403
 
@@ -21,3 +23,11 @@ STORAGES = {
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# The engine against the emulator: short waits so that failures and deadlines show within seconds.
+PORTAL_WATCH_TIMEOUT = 1
+PORTAL_ROLLOUT_DEADLINE = 20
+PORTAL_BACKUP_DEADLINE = 20
+PORTAL_NAMESPACE_DELETE_DEADLINE = 20
+PORTAL_RETRY_BASE_DELAY = 0
+PORTAL_KUBE_READ_TIMEOUT = 5

@@ -23,7 +23,7 @@ class Application(models.Model):
         default=dict,
         blank=True,
         help_text=_(
-            "Image placeholder of the base -> {\"repository\": ..., \"tag\": ...}. "
+            'Image placeholder of the base -> {"repository": ..., "tag": ...}. '
             "Without a tag, the image follows the application's version."
         ),
     )

@@ -50,10 +50,13 @@ class Cluster(models.Model):
 
     def client(self):
         """A client for this cluster, with the portal's timeouts on every call."""
+        from django.conf import settings
+
         from instances.kube.client import ClusterClient
 
+        timeout = (settings.PORTAL_KUBE_CONNECT_TIMEOUT, settings.PORTAL_KUBE_READ_TIMEOUT)
         if self.connection == ClusterConnection.IN_CLUSTER:
-            return ClusterClient.in_cluster()
+            return ClusterClient.in_cluster(timeout=timeout)
         if self.connection == ClusterConnection.EMULATOR:
-            return ClusterClient.for_url(self.api_url)
-        return ClusterClient.from_kubeconfig(self.kubeconfig, context=self.context or None)
+            return ClusterClient.for_url(self.api_url, timeout=timeout)
+        return ClusterClient.from_kubeconfig(self.kubeconfig, context=self.context or None, timeout=timeout)

@@ -81,6 +81,9 @@ class Instance(models.Model):
     )
     drift = models.BooleanField(_("drift"), default=False, help_text=_("Running images differ from what was applied."))
     drift_detail = models.TextField(_("drift detail"), blank=True)
+    applied_images = models.JSONField(
+        _("applied images"), default=dict, blank=True, editable=False, help_text=_("kind/name -> images last applied.")
+    )
     synced_at = models.DateTimeField(_("last status sync"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -1,0 +1,137 @@
+"""Periodic status sync: workload health, drift and backup history, with one list call per kind per cluster."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from django.db import transaction
+from django.utils import timezone
+
+from instances.choices import BackupStatus, BackupTrigger, InstanceStatus
+from instances.engine.steps import record_snapshots
+from instances.kube.client import ClusterError
+from instances.kube.rollout import JobPhase, job_status, workload_status
+from instances.models import Backup, Cluster, Instance
+
+logger = logging.getLogger("instances.engine")
+MANAGED = "app.kubernetes.io/managed-by=saas-portal"
+INSTANCE_LABEL = "saas-portal.io/instance"
+TRIGGER_LABEL = "saas-portal.io/backup-trigger"
+# Only these statuses are derived from the cluster; the others belong to a running operation.
+SYNCED_STATUSES = (InstanceStatus.RUNNING, InstanceStatus.DEGRADED)
+
+
+def check_clusters() -> str:
+    """Record each cluster's reachability and server version (shown to maintainers)."""
+    lines = []
+    for cluster in Cluster.objects.all():
+        try:
+            client = cluster.client()
+        except ClusterError as error:
+            ok, message = False, error.message
+        else:
+            with client:
+                ok, message = client.reachable()
+        Cluster.objects.filter(pk=cluster.pk).update(
+            reachable=ok,
+            server_version=message.removeprefix("Kubernetes ") if ok else cluster.server_version,
+            last_error="" if ok else message,
+            checked_at=timezone.now(),
+        )
+        lines.append(f"{cluster}: {message}")
+    return "; ".join(lines)
+
+
+def sync_status() -> str:
+    """Sync every cluster; a broken cluster does not stop the others."""
+    results = []
+    for cluster in Cluster.objects.all():
+        try:
+            results.append(sync_cluster(cluster))
+        except ClusterError as error:
+            logger.warning("status sync of %s failed: %s", cluster, error)
+            results.append(f"{cluster}: {error}")
+    return "; ".join(results)
+
+
+def sync_cluster(cluster: Cluster) -> str:
+    instances = {
+        i.slug: i
+        for i in Instance.objects.filter(cluster=cluster)
+        .exclude(status=InstanceStatus.DELETED)
+        .select_related("application")
+    }
+    if not instances:
+        return f"{cluster}: no instance"
+    with cluster.client() as client:
+        workloads = client.list_managed("Deployment", MANAGED) + client.list_managed("StatefulSet", MANAGED)
+        jobs = client.list_managed("Job", MANAGED)
+        namespaces = {n["metadata"]["name"] for n in client.list_managed("Namespace", MANAGED)}
+    by_instance = defaultdict(list)
+    for obj in workloads:
+        by_instance[(obj["metadata"].get("labels") or {}).get(INSTANCE_LABEL)].append(obj)
+    now = timezone.now()
+    for slug, instance in instances.items():
+        objects = by_instance.get(slug, [])
+        with transaction.atomic():
+            record_snapshots(instance, objects)
+            drift = _drift(instance, objects, instance.namespace in namespaces)
+            fields = {"synced_at": now, "drift": bool(drift), "drift_detail": "\n".join(drift)}
+            if instance.status in SYNCED_STATUSES and instance.namespace in namespaces:
+                healthy = objects and all(workload_status(o).done for o in objects)
+                fields["status"] = InstanceStatus.RUNNING if healthy else InstanceStatus.DEGRADED
+            Instance.objects.filter(pk=instance.pk).update(**fields)
+    _sync_backups(instances, jobs)
+    return f"{cluster}: {len(instances)} instances, {len(workloads)} workloads, {len(jobs)} jobs"
+
+
+def _drift(instance: Instance, objects: list[dict], namespace_exists: bool) -> list[str]:
+    """What differs between the images the portal applied and the images the workloads run."""
+    applied = instance.applied_images or {}
+    if not applied:
+        return []
+    if not namespace_exists:
+        return [f"namespace {instance.namespace} is missing"]
+    found = {}
+    for obj in objects:
+        containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        found[f"{obj['kind']}/{obj['metadata']['name']}"] = sorted(c.get("image", "") for c in containers)
+    lines = []
+    for key, images in sorted(applied.items()):
+        if key not in found:
+            lines.append(f"{key} is missing")
+        elif sorted(images) != found[key]:
+            lines.append(f"{key} runs {', '.join(found[key])} instead of {', '.join(sorted(images))}")
+    return lines
+
+
+def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:
+    """Backup history from the timemachine Jobs (scheduled ones included) of every instance."""
+    for job in jobs:
+        labels = job["metadata"].get("labels") or {}
+        instance = instances.get(labels.get(INSTANCE_LABEL))
+        if instance is None or not _is_backup(job, instance):
+            continue
+        state = job_status(job)
+        status = {
+            JobPhase.SUCCEEDED: BackupStatus.SUCCEEDED,
+            JobPhase.FAILED: BackupStatus.FAILED,
+        }.get(state.phase, BackupStatus.RUNNING)
+        Backup.objects.update_or_create(
+            instance=instance,
+            job_name=job["metadata"]["name"],
+            defaults={
+                "trigger": labels.get(TRIGGER_LABEL, BackupTrigger.SCHEDULE),
+                "status": status,
+                "started_at": state.start_time,
+                "finished_at": state.completion_time or (timezone.now() if status == BackupStatus.FAILED else None),
+                "message": state.message,
+            },
+        )
+
+
+def _is_backup(job: dict, instance: Instance) -> bool:
+    cronjob = instance.application.backup_cronjob
+    owners = job["metadata"].get("ownerReferences") or []
+    return bool(cronjob) and any(o.get("kind") == "CronJob" and o.get("name") == cronjob for o in owners)

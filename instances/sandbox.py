@@ -1,0 +1,52 @@
+"""The sandbox: an emulated cluster for `make run` when no real cluster is configured.
+
+The emulator runs in its own process (``manage.py runsandbox``); the portal registers it as the cluster
+"sandbox" (marked emulated in the UI) and, since the emulator keeps everything in memory, re-deploys the
+instances that live on it whenever it starts.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from instances.choices import ClusterConnection, InstanceStatus, OperationKind, OperationStatus
+from instances.models import Cluster, Instance, Operation
+
+SANDBOX_NAME = "sandbox"
+
+
+def ensure_sandbox_cluster(url: str) -> Cluster:
+    """The sandbox cluster row, pointing at ``url``; it becomes the default when no other cluster is."""
+    cluster, _created = Cluster.objects.update_or_create(
+        name=SANDBOX_NAME,
+        defaults={"connection": ClusterConnection.EMULATOR, "api_url": url, "domain": "apps.sandbox.test"},
+    )
+    if not Cluster.objects.filter(is_default=True).exclude(pk=cluster.pk).exists():
+        Cluster.objects.filter(pk=cluster.pk).update(is_default=True)
+    Instance.objects.filter(cluster__isnull=True).exclude(status=InstanceStatus.DELETED).update(cluster=cluster)
+    return cluster
+
+
+def restore_sandbox(cluster: Cluster) -> list[Operation]:
+    """Queue a deploy of every live instance on the (freshly started, empty) emulated cluster."""
+    from instances.engine.runner import enqueue_operation, new_job_id
+
+    operations = []
+    with transaction.atomic():
+        Operation.objects.filter(instance__cluster=cluster, status__in=OperationStatus.active()).update(
+            status=OperationStatus.FAILED, error="the sandbox restarted"
+        )
+        live = Instance.objects.filter(cluster=cluster, current_version__isnull=False).exclude(
+            status__in=(InstanceStatus.DELETED, InstanceStatus.DELETING)
+        )
+        for instance in live:
+            # The emulator starts empty: whatever was applied before is gone, so force a full apply.
+            Instance.objects.filter(pk=instance.pk).update(drift=True, drift_detail="the sandbox restarted")
+            operation = Operation.objects.create(
+                kind=OperationKind.DEPLOY, instance=instance, target_version=instance.current_version
+            )
+            operation.rq_job_id = new_job_id(operation.pk)
+            operation.save(update_fields=["rq_job_id"])
+            enqueue_operation(operation)
+            operations.append(operation)
+    return operations

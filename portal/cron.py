@@ -1,0 +1,11 @@
+"""Periodic jobs, run by `manage.py rqcron portal.cron` (the `scheduler` process)."""
+
+from django.conf import settings
+from rq import cron
+
+from instances.engine.dispatcher import dispatch
+from instances.engine.sync import check_clusters, sync_status
+
+cron.register(dispatch, queue_name="default", interval=settings.PORTAL_DISPATCH_INTERVAL, job_timeout=300)
+cron.register(sync_status, queue_name="sync", interval=settings.PORTAL_SYNC_INTERVAL, job_timeout=300)
+cron.register(check_clusters, queue_name="sync", interval=300, job_timeout=120)

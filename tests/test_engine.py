@@ -1,0 +1,308 @@
+"""The deployment engine end to end: request → dispatcher → RQ worker → Kustomize → emulated cluster → rollout."""
+
+import datetime
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from instances import workflow
+from instances.choices import (
+    BackupStatus,
+    BackupTrigger,
+    InstanceStatus,
+    OperationKind,
+    OperationStatus,
+    RequestStatus,
+)
+from instances.engine import dispatcher
+from instances.engine.runner import new_job_id
+from instances.engine.sync import sync_cluster
+from instances.models import ApplicationVersion, Backup, Instance, Operation
+from portal.jobs import get_queue
+from tests.conftest import ctx
+from tests.engine_fixtures import run_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def core_image(emulator, namespace):
+    deployment = emulator.get_object("apps/v1", "Deployment", namespace, "smile-core")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def create_and_run(admin, maintainer, organisation, smile, version, slug="smile-new"):
+    request = workflow.request_create(ctx(admin), organisation=organisation, application=smile, slug=slug,
+                                      version=version)  # fmt: skip
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    return request
+
+
+@pytest.fixture
+def deployed(cluster, queues, admin_unistra, maintainer, unistra, smile, versions):
+    """smile-new deployed at 1.2.4 through a create request."""
+    request = create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"])
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    return request.instance
+
+
+def test_create_request_deploys_the_instance(deployed, kube_emulator, versions):
+    instance = Instance.objects.get(pk=deployed.pk)
+    assert instance.status == InstanceStatus.RUNNING
+    assert instance.current_version == versions["1.2.4"]
+    assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.4"
+    namespace = kube_emulator.get_object("v1", "Namespace", "", "saas-smile-new")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    operation = Operation.objects.get(instance=instance)
+    assert operation.status == OperationStatus.SUCCEEDED
+    assert len(operation.manifests_sha256) == 64
+    assert "kind: Deployment" in operation.manifests
+    # The generated database password exists in the cluster but never in the portal.
+    secret = kube_emulator.get_object("v1", "Secret", "saas-smile-new", "smile-database")
+    assert secret is not None
+    password = secret.get("data", {}).get("password") or secret.get("stringData", {}).get("password")
+    assert password
+    assert password not in operation.manifests + str(operation.log)
+    assert any("Succeeded" in message.subject for message in mail.outbox)
+
+
+def test_a_reapply_never_rotates_the_database_password(deployed, kube_emulator, versions):
+    before = kube_emulator.get_object("v1", "Secret", "saas-smile-new", "smile-database")
+    Instance.objects.filter(pk=deployed.pk).update(drift=True)
+    operation = Operation.objects.create(kind=OperationKind.DEPLOY, instance=deployed, target_version=versions["1.2.4"])
+    Operation.objects.filter(pk=operation.pk).update(rq_job_id=new_job_id(operation.pk))
+    get_queue("operations").enqueue("instances.engine.runner.run_operation", operation.pk)
+    run_worker("operations")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error
+    after = kube_emulator.get_object("v1", "Secret", "saas-smile-new", "smile-database")
+    assert after["data"] == before["data"]
+
+
+def test_unchanged_manifests_are_not_applied_again(deployed, kube_emulator, versions):
+    kube_emulator.reset_log()
+    operation = Operation.objects.create(kind=OperationKind.DEPLOY, instance=deployed, target_version=versions["1.2.4"])
+    get_queue("operations").enqueue("instances.engine.runner.run_operation", operation.pk)
+    run_worker("operations")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error
+    assert any("nothing to apply" in line["message"] for line in operation.log)
+    assert kube_emulator.write_count == 0
+    assert not kube_emulator.requests_matching(method="PATCH")
+
+
+def upgrade(admin, maintainer, instance, version, **kwargs):
+    request = workflow.request_update(ctx(admin), instance, version=version, **kwargs)
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    return request
+
+
+def test_upgrade_backs_up_first_then_rolls_out(deployed, kube_emulator, admin_unistra, maintainer, versions):
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    instance = Instance.objects.get(pk=deployed.pk)
+    assert instance.current_version == versions["1.2.6"]
+    assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.6"
+    backup = Backup.objects.get(instance=instance, trigger=BackupTrigger.PRE_UPGRADE)
+    assert backup.status == BackupStatus.SUCCEEDED
+    job = kube_emulator.get_object("batch/v1", "Job", "saas-smile-new", backup.job_name)
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    operation = request.operations.get()
+    assert "registry.example.org/smile/core:1.2.6" in operation.diff
+    assert "-        image: registry.example.org/smile/core:1.2.4" in operation.diff.replace("- ", "-", 0)
+
+
+def test_failed_upgrade_rolls_back(deployed, kube_emulator, admin_unistra, maintainer, smile, versions):
+    broken = ApplicationVersion.objects.create(application=smile, version="1.2.7-broken")
+    request = upgrade(admin_unistra, maintainer, deployed, broken)
+    assert request.status == RequestStatus.FAILED
+    assert "rolled back to 1.2.4" in request.result
+    instance = Instance.objects.get(pk=deployed.pk)
+    assert instance.current_version == versions["1.2.4"]
+    assert instance.status == InstanceStatus.RUNNING
+    assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.4"
+
+
+def test_failed_upgrade_without_rollback_leaves_the_instance_failed(
+    deployed, kube_emulator, admin_unistra, maintainer, smile, settings
+):
+    settings.PORTAL_ROLLBACK_ON_FAILURE = False
+    broken = ApplicationVersion.objects.create(application=smile, version="1.2.7-broken")
+    request = upgrade(admin_unistra, maintainer, deployed, broken)
+    assert request.status == RequestStatus.FAILED
+    assert "ProgressDeadlineExceeded" in request.result or "deadline" in request.result
+    assert Instance.objects.get(pk=deployed.pk).status == InstanceStatus.FAILED
+
+
+def test_rollout_deadline_fails_the_upgrade(
+    deployed, kube_emulator, admin_unistra, maintainer, versions, controllers, settings
+):
+    settings.PORTAL_ROLLOUT_DEADLINE = 2
+    settings.PORTAL_ROLLBACK_ON_FAILURE = False
+    controllers.rollout_seconds = 3600  # the new version never finishes rolling out
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.FAILED
+    assert "deadline passed" in request.result
+
+
+def test_pre_upgrade_backup_failure_aborts(deployed, kube_emulator, admin_unistra, maintainer, versions, controllers):
+    controllers.fail_jobs = True
+    kube_emulator.reset_log()
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.FAILED
+    assert "pre-upgrade backup failed" in request.result
+    assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.4"
+    assert Instance.objects.get(pk=deployed.pk).current_version == versions["1.2.4"]
+    assert not kube_emulator.requests_matching(method="PATCH", path_regex="deployments")
+
+
+def test_on_demand_backup(deployed, admin_unistra):
+    request = workflow.request_backup(ctx(admin_unistra), deployed)
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    assert Backup.objects.get(instance=deployed, trigger=BackupTrigger.MANUAL).status == BackupStatus.SUCCEEDED
+
+
+def test_deletion_backs_up_and_removes_the_namespace(deployed, kube_emulator, admin_unistra, maintainer):
+    request = workflow.request_delete(ctx(admin_unistra), deployed)
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    instance = Instance.objects.get(pk=deployed.pk)
+    assert instance.status == InstanceStatus.DELETED
+    assert Backup.objects.get(instance=instance, trigger=BackupTrigger.FINAL).status == BackupStatus.SUCCEEDED
+    assert kube_emulator.get_object("v1", "Namespace", "", "saas-smile-new") is None
+    assert kube_emulator.list_objects("apps/v1", "Deployment", "saas-smile-new") == []
+    assert instance.change_requests.count() == 2  # history kept
+
+
+def test_future_requests_wait_for_their_time(deployed, admin_unistra, maintainer, versions):
+    when = timezone.now() + datetime.timedelta(hours=2)
+    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"], scheduled_for=when)
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SCHEDULED
+    dispatcher.dispatch(now=when + datetime.timedelta(seconds=1))
+    run_worker()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+
+
+def test_redis_flushed_work_still_runs(deployed, admin_unistra, maintainer, versions):
+    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    get_queue("default").connection.flushdb()  # Redis lost everything
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    report = dispatcher.dispatch(now=later)
+    assert "requeued [" in report and "requeued []" not in report
+    run_worker()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+
+
+def test_a_dead_worker_does_not_leave_the_operation_running(deployed, admin_unistra, maintainer, versions):
+    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    operation = Operation.objects.get(request=request)
+    # What a SIGKILLed worker leaves behind: the operation claimed and running, then silence.
+    stale = timezone.now() - datetime.timedelta(hours=1)
+    Operation.objects.filter(pk=operation.pk).update(status=OperationStatus.RUNNING, started_at=stale,
+                                                      heartbeat_at=stale)  # fmt: skip
+    dispatcher.dispatch()
+    operation.refresh_from_db()
+    request.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED
+    assert "worker stopped responding" in operation.error
+    assert request.status == RequestStatus.FAILED
+    # The instance is free again: a new upgrade can be requested and runs.
+    again = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert again.status == RequestStatus.SUCCEEDED, again.result
+
+
+@pytest.mark.parametrize("status", [500, 409, 429])
+def test_transient_errors_are_retried(deployed, kube_emulator, admin_unistra, maintainer, versions, status):
+    kube_emulator.inject(method="PATCH", path_regex="deployments/smile-core$", status=status, times=2)
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    operation = request.operations.get()
+    assert operation.attempts == 3
+    assert sum("retrying" in line["message"] for line in operation.log) == 2
+
+
+def test_persistent_errors_fail_with_a_clear_message(
+    deployed, kube_emulator, admin_unistra, maintainer, versions, settings
+):
+    settings.PORTAL_OPERATION_MAX_ATTEMPTS = 3
+    kube_emulator.inject(method="PATCH", path_regex="deployments/smile-core$", status=500, times=None)
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.FAILED
+    assert "gave up after 3 attempts" in request.result
+    assert "500" in request.result
+
+
+def test_timeouts_are_retried(deployed, kube_emulator, admin_unistra, maintainer, versions, settings):
+    settings.PORTAL_KUBE_READ_TIMEOUT = 1
+    kube_emulator.inject_delay(3, method="PATCH", path_regex="deployments/smile-core$", times=1)
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    assert request.operations.get().attempts == 2
+
+
+def test_status_sync_uses_constant_api_calls(
+    cluster, queues, kube_emulator, admin_unistra, maintainer, unistra, smile, versions
+):
+    def calls_for_sync():
+        kube_emulator.reset_log()
+        sync_cluster(cluster)
+        return len([r for r in kube_emulator.requests if "/version" not in r.path and r.path != "/api"])
+
+    create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"], slug="smile-a")
+    one = calls_for_sync()
+    for index in range(4):
+        create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"], slug=f"smile-b{index}")
+    five = calls_for_sync()
+    assert one == five
+    assert Instance.objects.filter(synced_at__isnull=False).count() == 5
+
+
+def test_sync_flags_drift_and_records_scheduled_backups(deployed, kube_emulator, kube_api_client, controllers, cluster):
+    import kubernetes
+
+    # Somebody changes the running image behind the portal's back (kubectl set image).
+    deployment = kube_emulator.get_object("apps/v1", "Deployment", "saas-smile-new", "smile-core")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    patch = {"spec": {"template": {"spec": {"containers": [{**container, "image": "registry.example.org/x:hotfix"}]}}}}
+    kubernetes.client.AppsV1Api(kube_api_client).patch_namespaced_deployment("smile-core", "saas-smile-new", patch)
+    # The timemachine CronJob fires on its schedule and its Job completes.
+    controllers.fire(kube_emulator.get_object("batch/v1", "CronJob", "saas-smile-new", "smile-timemachine"))
+    controllers.step()
+    controllers.step()
+    sync_cluster(cluster)
+    instance = Instance.objects.get(pk=deployed.pk)
+    assert instance.drift
+    assert "registry.example.org/x:hotfix" in instance.drift_detail
+    backups = Backup.objects.filter(instance=deployed, trigger=BackupTrigger.SCHEDULE)
+    assert backups.count() == 1
+    assert backups.get().status == BackupStatus.SUCCEEDED
+    # A deploy with drift re-applies even though the manifests did not change, and the drift is gone.
+    operation = Operation.objects.create(kind=OperationKind.DEPLOY, instance=instance,
+                                         target_version=instance.current_version)  # fmt: skip
+    get_queue("operations").enqueue("instances.engine.runner.run_operation", operation.pk)
+    run_worker("operations")
+    assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.4"
+    sync_cluster(cluster)
+    assert not Instance.objects.get(pk=deployed.pk).drift
