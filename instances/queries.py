@@ -4,12 +4,16 @@ Lists show, for each row, facts that live in other rows (an instance's last requ
 They are computed by the database as subqueries of the list's one query instead of one query per row.
 """
 
-from django.db.models import CharField, Exists, OuterRef, Q, Subquery
+import datetime
+
+from django.conf import settings
+from django.db.models import BooleanField, Case, CharField, Exists, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from instances.choices import InstanceStatus, RequestKind, RequestStatus
-from instances.models import ChangeRequest, Instance
+from instances.choices import BackupStatus, InstanceStatus, RequestKind, RequestStatus
+from instances.models import Backup, ChangeRequest, Instance
 from portal.models import AuditEvent
 
 CHANGE_REQUEST_RELATED = (
@@ -31,6 +35,40 @@ def instances_with_last_request(queryset):
         last_request_kind=Subquery(last.values("kind")[:1]),
         last_request_status=Subquery(last.values("status")[:1]),
     )
+
+
+def backup_cutoff() -> datetime.datetime:
+    """The oldest a successful backup may be before the instance is "backup overdue"."""
+    return timezone.now() - datetime.timedelta(hours=settings.PORTAL_BACKUP_MAX_AGE_HOURS)
+
+
+def instances_with_backup_health(queryset):
+    """Instances with ``last_backup_at`` (their last successful backup's end) and ``backup_overdue``.
+
+    An instance that is not deleted is overdue when it has no successful backup that finished within
+    ``PORTAL_BACKUP_MAX_AGE_HOURS``. Both are subqueries of the list's one query.
+    """
+    last_ok = (
+        Backup.objects.filter(instance=OuterRef("pk"), status=BackupStatus.SUCCEEDED)
+        .values("instance")
+        .annotate(last=Max("finished_at"))
+        .values("last")
+    )
+    return queryset.annotate(last_backup_at=Subquery(last_ok[:1])).annotate(
+        backup_overdue=Case(
+            When(status=InstanceStatus.DELETED, then=Value(False)),
+            When(last_backup_at__gte=backup_cutoff(), then=Value(False)),
+            default=Value(True),
+            output_field=BooleanField(),
+        )
+    )
+
+
+def backup_overdue(instance: Instance) -> bool:
+    """The same rule for one instance, in one query."""
+    if instance.is_deleted:
+        return False
+    return not instance.backups.filter(status=BackupStatus.SUCCEEDED, finished_at__gte=backup_cutoff()).exists()
 
 
 def requests_with_conflicts(queryset):

@@ -7,6 +7,7 @@ from .change_requests import (
     RequestListView,
     RequestRejectView,
 )
+from .engine import ClusterCheckView, ClusterListView, InstanceRolloutView, OperationDetailView
 from .instances import (
     InstanceDetailView,
     InstanceListView,
@@ -17,8 +18,12 @@ from .instances import (
 )
 
 __all__ = [
+    "ClusterCheckView",
+    "ClusterListView",
     "InstanceDetailView",
     "InstanceListView",
+    "InstanceRolloutView",
+    "OperationDetailView",
     "RequestApproveView",
     "RequestBackupView",
     "RequestCancelView",

@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.generic import DetailView
 
-from instances.choices import RequestStatus
+from instances.choices import RequestKind, RequestStatus
 from instances.exceptions import DomainError, NotAllowed
 from instances.filtersets import ChangeRequestFilterSet
 from instances.forms import ApproveForm, CancelForm, RejectForm
@@ -17,6 +17,27 @@ from portal.audit import AuditContext
 from portal.models import AuditEvent
 from portal.models.organisations import is_maintainer
 from portal.views import FilteredListView
+
+
+def change_preview(change_request: ChangeRequest) -> dict:
+    """What an open upgrade would change on the cluster: the diff of the manifests it would render.
+
+    Any failure (a bad version, Kustomize) is reported as text rather than breaking the page.
+    """
+    from instances.engine import rendering
+
+    if change_request.kind == RequestKind.CREATE or not change_request.instance_id:
+        return {"unavailable": _("The instance does not exist yet: everything will be created.")}
+    try:
+        rendered = rendering.render_instance(change_request.instance, change_request.target_version)
+        last = rendering.last_applied(change_request.instance)
+        return {
+            "diff": rendering.diff(last.manifests if last else "", rendered.yaml),
+            "sha256": rendered.sha256,
+            "first": last is None,
+        }
+    except Exception as exc:  # ValueError, KustomizeError, ...: the page must never fail
+        return {"error": _("Preview unavailable: %(message)s") % {"message": getattr(exc, "message", None) or exc}}
 
 
 def error_text(exc: Exception) -> str:
@@ -76,6 +97,12 @@ class RequestDetailView(LoginRequiredMixin, DetailView):
                 "can_cancel": change_request.is_cancellable and change_request.can_cancel(user),
             }
         )
+        if (
+            is_maintainer(user)
+            and change_request.status in RequestStatus.open()
+            and change_request.kind in (RequestKind.CREATE, RequestKind.UPDATE)
+        ):
+            context["preview"] = change_preview(change_request)
         if can_review:
             context.setdefault("approve_form", ApproveForm())
             context.setdefault("reject_form", RejectForm())

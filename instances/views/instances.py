@@ -11,12 +11,20 @@ from instances import workflow
 from instances.filtersets import InstanceFilterSet
 from instances.forms import RequestBackupForm, RequestCreateForm, RequestDeleteForm, RequestUpdateForm
 from instances.models import Instance
-from instances.queries import instance_audit_events, instance_requests, instances_with_last_request
+from instances.queries import (
+    backup_overdue,
+    instance_audit_events,
+    instance_requests,
+    instances_with_backup_health,
+    instances_with_last_request,
+)
 from instances.views.base import DomainFormView
 from portal.models.organisations import can_request_for, requestable_organisations
 from portal.views import FilteredListView
 
-INSTANCE_RELATED = ("organisation", "application", "current_version")
+INSTANCE_RELATED = ("organisation", "application", "current_version", "cluster")
+LAST_OPERATIONS = 10
+LAST_BACKUPS = 30
 
 
 class InstanceListView(FilteredListView):
@@ -27,7 +35,8 @@ class InstanceListView(FilteredListView):
     context_object_name = "instances"
 
     def get_base_queryset(self):
-        return instances_with_last_request(Instance.objects.visible_to(self.request.user)).order_by("slug")
+        visible = Instance.objects.visible_to(self.request.user)
+        return instances_with_backup_health(instances_with_last_request(visible)).order_by("slug")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -53,6 +62,11 @@ class InstanceDetailView(LoginRequiredMixin, DetailView):
         )
         context["events"] = list(instance_audit_events(instance, user))
         context["blocking_request"] = workflow.open_exclusive_request(instance)
+        context["snapshots"] = list(instance.rollout_snapshots.all())
+        context["operations"] = list(instance.operations.order_by("-queued_at", "-id")[:LAST_OPERATIONS])
+        context["backups"] = list(instance.backups.order_by("-started_at", "-id")[:LAST_BACKUPS])
+        context["backup_overdue"] = backup_overdue(instance)
+        context["backup_max_age_hours"] = settings.PORTAL_BACKUP_MAX_AGE_HOURS
         return context
 
 

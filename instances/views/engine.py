@@ -1,0 +1,87 @@
+"""Pages of the deployment engine: one operation, the live rollout of an instance, and the clusters."""
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from instances.models import Cluster, Instance, Operation
+from portal.models.organisations import is_maintainer
+
+
+class OperationDetailView(LoginRequiredMixin, DetailView):
+    """One operation: its status and timing, its log, and the manifests it rendered with their diff."""
+
+    template_name = "instances/operation_detail.html"
+    context_object_name = "operation"
+
+    def get_queryset(self):
+        visible = Instance.objects.visible_to(self.request.user)
+        return Operation.objects.filter(instance__in=visible).select_related("instance", "request", "target_version")
+
+
+class InstanceRolloutView(LoginRequiredMixin, DetailView):
+    """The body of an instance's rollout card alone, fetched every few seconds by static/portal/live.js."""
+
+    template_name = "instances/includes/rollout_body.html"
+    context_object_name = "instance"
+
+    def get_queryset(self):
+        return Instance.objects.visible_to(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["snapshots"] = list(self.object.rollout_snapshots.all())
+        return context
+
+
+class MaintainerRequiredMixin(LoginRequiredMixin):
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not is_maintainer(request.user):
+            raise PermissionDenied(_("Only maintainers can see the clusters."))
+        return super().dispatch(request, *args, **kwargs)
+
+
+class ClusterListView(MaintainerRequiredMixin, ListView):
+    """The clusters and whether the portal reaches them. Their kubeconfig is never shown."""
+
+    template_name = "instances/cluster_list.html"
+    context_object_name = "clusters"
+
+    def get_queryset(self):
+        return Cluster.objects.annotate(instance_count=Count("instances")).order_by("name")
+
+
+class ClusterCheckView(MaintainerRequiredMixin, View):
+    """POST: ask one cluster for its version now and record whether it answered."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        from instances.kube.client import ClusterError
+
+        cluster = get_object_or_404(Cluster, pk=pk)
+        client = None
+        try:
+            client = cluster.client()
+            ok, message = client.reachable()
+        except ClusterError as error:
+            ok, message = False, error.message
+        finally:
+            if client is not None:
+                client.close()
+        cluster.reachable = ok
+        cluster.server_version = message.removeprefix("Kubernetes ") if ok else ""
+        cluster.last_error = "" if ok else message
+        cluster.checked_at = timezone.now()
+        cluster.save(update_fields=["reachable", "server_version", "last_error", "checked_at"])
+        if ok:
+            messages.success(request, _("Cluster %(name)s is reachable.") % {"name": cluster.name})
+        else:
+            messages.error(request, _("Cluster %(name)s is not reachable.") % {"name": cluster.name})
+        return redirect("instances:cluster_list")
