@@ -1,9 +1,16 @@
 """The deployment engine end to end: request → dispatcher → RQ worker → Kustomize → emulated cluster → rollout."""
 
 import datetime
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from instances import workflow
@@ -231,6 +238,55 @@ def test_a_dead_worker_does_not_leave_the_operation_running(deployed, admin_unis
     # The instance is free again: a new upgrade can be requested and runs.
     again = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
     assert again.status == RequestStatus.SUCCEEDED, again.result
+
+
+def test_a_worker_killed_with_sigkill_mid_operation(
+    deployed, controllers, admin_unistra, maintainer, versions, settings
+):
+    controllers.rollout_seconds = 3600  # the rollout never ends: the worker is busy following it when killed
+    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    operation = Operation.objects.get(request=request)
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "--burst", "operations"],
+        cwd=root, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            operation.refresh_from_db()
+            following = any("rollout:" in line["message"] for line in operation.log)
+            if operation.status == OperationStatus.RUNNING and following:
+                break
+            time.sleep(0.2)
+        assert operation.status == OperationStatus.RUNNING
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, without any chance to clean up
+        worker.wait(timeout=10)
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.RUNNING  # nothing ended it...
+    later = timezone.now() + datetime.timedelta(seconds=settings.PORTAL_OPERATION_STALE_AFTER + 1)
+    dispatcher.dispatch(now=later)  # ...until the dispatcher noticed the silence
+    operation.refresh_from_db()
+    request.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED
+    assert "worker stopped responding" in operation.error
+    assert request.status == RequestStatus.FAILED
+
+
+def test_the_database_allows_one_active_operation_per_instance(deployed, versions):
+    Operation.objects.create(kind=OperationKind.BACKUP, instance=deployed)
+    with pytest.raises(IntegrityError):
+        Operation.objects.create(kind=OperationKind.BACKUP, instance=deployed)
 
 
 @pytest.mark.parametrize("status", [500, 409, 429])

@@ -1,4 +1,4 @@
-"""Demo data for `make run`: two universities, their admins, a maintainer, SMILE 1.2.4-1.2.6, one instance each."""
+"""Demo data for `make run`: two universities, their admins, maintainers, SMILE 1.2.4-1.2.6, one instance each."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -13,6 +13,8 @@ from portal.models import Membership, Organisation
 
 DEMO_PASSWORD = "demo-password"
 VERSIONS = ["1.2.4", "1.2.5", "1.2.6"]
+# In the sandbox an image tag ending in -broken never becomes ready: upgrading to it shows the automatic rollback.
+DEMO_BROKEN_VERSION = "1.2.7-broken"
 UNIVERSITIES = [
     ("unistra", "Université de Strasbourg", "smile-unistra", "1.2.4"),
     ("unicaen", "Université de Caen Normandie", "smile-unicaen", "1.2.5"),
@@ -27,7 +29,7 @@ class Command(BaseCommand):
         User = get_user_model()
         smile = Application.objects.get(slug="smile")
         versions = {}
-        for number in VERSIONS:
+        for number in [*VERSIONS, DEMO_BROKEN_VERSION]:
             versions[number], _ = ApplicationVersion.objects.get_or_create(application=smile, version=number)
 
         maintainers = Group.objects.get(name=MAINTAINERS_GROUP)
