@@ -1,6 +1,9 @@
 from django.contrib import admin
 
+from portal.admin_audit import AuditedAdminMixin, audited_user_admin
 from portal.models import AuditEvent, Membership, Organisation
+
+audited_user_admin()
 
 
 class MembershipInline(admin.TabularInline):
@@ -10,7 +13,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "contact_emails"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

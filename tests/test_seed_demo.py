@@ -17,7 +17,8 @@ def test_seed_creates_the_demo_and_is_idempotent():
     call_command("seed_demo")
     users = get_user_model().objects
     assert set(Organisation.objects.values_list("slug", flat=True)) == {"unistra", "unicaen"}
-    assert sorted(ApplicationVersion.objects.values_list("version", flat=True)) == ["1.2.4", "1.2.5", "1.2.6", "1.2.7-broken"]
+    demo_versions = ["1.2.4", "1.2.5", "1.2.6", "1.2.7-broken"]
+    assert sorted(ApplicationVersion.objects.values_list("version", flat=True)) == demo_versions
     instances = Instance.objects.select_related("organisation")
     assert {(i.organisation.slug, i.status) for i in instances} == {
         ("unistra", InstanceStatus.RUNNING),

@@ -1,0 +1,109 @@
+"""Admin for the catalog, instances and clusters. Requests and operations are read-only here: they change
+only through the workflow (approval queue, API, engine), never by editing rows."""
+
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Cluster, Instance, Operation
+from portal.admin_audit import AuditedAdminMixin
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ApplicationVersionInline(admin.TabularInline):
+    model = ApplicationVersion
+    extra = 0
+    fields = ["version", "is_available", "released_at"]
+
+
+@admin.register(Application)
+class ApplicationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "kustomize_base", "backup_cronjob"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [ApplicationVersionInline]
+
+
+@admin.register(Instance)
+class InstanceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["slug", "organisation", "application", "current_version", "status", "cluster", "size", "drift"]
+    list_filter = ["status", "application", "cluster", "size", "drift"]
+    search_fields = ["slug", "hostname", "organisation__name"]
+    readonly_fields = ["status", "current_version", "drift", "drift_detail", "synced_at", "applied_images"]
+    list_select_related = ["organisation", "application", "current_version", "cluster"]
+
+
+class ClusterForm(forms.ModelForm):
+    """The kubeconfig is write-only: the form never shows it; leaving it empty keeps the stored one."""
+
+    kubeconfig = forms.CharField(
+        label=_("kubeconfig"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 6, "autocomplete": "off"}),
+        help_text=_("Paste a kubeconfig to replace the stored one (it is encrypted and never shown again)."),
+    )
+
+    api_url = forms.URLField(label=_("API URL"), required=False, assume_scheme="https")
+
+    class Meta:
+        model = Cluster
+        fields = ["name", "connection", "kubeconfig", "context", "api_url", "ingress_class", "ingress_namespace",
+                  "domain", "is_default"]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["kubeconfig"] = ""
+
+    def clean_kubeconfig(self):
+        value = self.cleaned_data["kubeconfig"]
+        if not value and self.instance.pk:
+            return Cluster.objects.get(pk=self.instance.pk).kubeconfig
+        if value:
+            import yaml
+
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise forms.ValidationError(_("This is not valid YAML.")) from exc
+            if not isinstance(parsed, dict) or "clusters" not in parsed:
+                raise forms.ValidationError(_("This does not look like a kubeconfig (no clusters)."))
+        return value
+
+
+@admin.register(Cluster)
+class ClusterAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = ClusterForm
+    list_display = ["name", "connection", "is_default", "reachable", "server_version", "checked_at"]
+    readonly_fields = ["reachable", "server_version", "checked_at", "last_error"]
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "kind", "organisation", "target_name", "target_version", "status", "created_at"]
+    list_filter = ["status", "kind", "source"]
+    list_select_related = ["organisation", "instance", "target_version"]
+
+
+@admin.register(Operation)
+class OperationAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "kind", "instance", "status", "queued_at", "finished_at", "attempts"]
+    list_filter = ["status", "kind"]
+    exclude = ["manifests"]
+    list_select_related = ["instance"]
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyAdmin):
+    list_display = ["instance", "job_name", "trigger", "status", "started_at", "finished_at"]
+    list_filter = ["status", "trigger"]
+    list_select_related = ["instance"]
