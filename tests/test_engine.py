@@ -25,7 +25,7 @@ from instances.choices import (
 from instances.engine import dispatcher
 from instances.engine.runner import new_job_id
 from instances.engine.sync import sync_cluster
-from instances.models import ApplicationVersion, Backup, Instance, Operation
+from instances.models import ApplicationVersion, Backup, Instance, Operation, RolloutSnapshot
 from portal.jobs import get_queue
 from tests.conftest import ctx
 from tests.engine_fixtures import run_worker
@@ -318,21 +318,47 @@ def test_timeouts_are_retried(deployed, kube_emulator, admin_unistra, maintainer
     assert request.operations.get().attempts == 2
 
 
-def test_status_sync_uses_constant_api_calls(
-    cluster, queues, kube_emulator, admin_unistra, maintainer, unistra, smile, versions
-):
-    def calls_for_sync():
+def test_status_sync_uses_constant_api_calls(deployed, cluster, kube_emulator, unistra, smile, versions):
+    def list_calls_for_sync():
         kube_emulator.reset_log()
         sync_cluster(cluster)
-        return len([r for r in kube_emulator.requests if "/version" not in r.path and r.path != "/api"])
+        kinds = {"deployments", "statefulsets", "jobs", "namespaces"}
+        return sorted(
+            r.path
+            for r in kube_emulator.requests
+            if r.method == "GET" and "/namespaces/" not in r.path and r.path.rsplit("/", 1)[-1] in kinds
+        )
 
-    create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"], slug="smile-a")
-    one = calls_for_sync()
-    for index in range(4):
-        create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"], slug=f"smile-b{index}")
-    five = calls_for_sync()
-    assert one == five
-    assert Instance.objects.filter(synced_at__isnull=False).count() == 5
+    one = list_calls_for_sync()
+    # 49 more instances: copies of the deployed one's namespace and workloads, as the apply would leave them.
+    source = [kube_emulator.get_object("v1", "Namespace", "", "saas-smile-new")]
+    source += kube_emulator.list_objects("apps/v1", "Deployment", "saas-smile-new")
+    source += kube_emulator.list_objects("apps/v1", "StatefulSet", "saas-smile-new")
+    for i in range(49):
+        slug = f"smile-{i}"
+        Instance.objects.create(
+            organisation=unistra,
+            application=smile,
+            slug=slug,
+            hostname=f"{slug}.test",
+            cluster=cluster,
+            current_version=versions["1.2.4"],
+            status=InstanceStatus.RUNNING,
+        )
+        for obj in source:
+            meta = {**obj["metadata"], "labels": {**obj["metadata"]["labels"], "saas-portal.io/instance": slug}}
+            for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"):
+                meta.pop(key, None)
+            if obj["kind"] == "Namespace":
+                meta["name"] = f"saas-{slug}"
+            else:
+                meta["namespace"] = f"saas-{slug}"
+            kube_emulator.seed({**obj, "metadata": meta})  # fmt: skip
+    fifty = list_calls_for_sync()
+    assert one == fifty
+    assert len(fifty) == 4  # one list per kind for the whole cluster
+    assert Instance.objects.filter(synced_at__isnull=False).count() == 50
+    assert RolloutSnapshot.objects.filter(instance__slug="smile-48").count() == 4
 
 
 def test_sync_flags_drift_and_records_scheduled_backups(deployed, kube_emulator, kube_api_client, controllers, cluster):
