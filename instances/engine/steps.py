@@ -222,7 +222,9 @@ def upgrade(operation: Operation, log: OperationLog, client: ClusterClient) -> s
 def _objects(text: str) -> list[dict]:
     import yaml
 
-    return [obj for obj in yaml.safe_load_all(text) if obj]
+    from instances.kube.overlay import SafeLoader
+
+    return [obj for obj in yaml.load_all(text, Loader=SafeLoader) if obj]
 
 
 # --- backups -------------------------------------------------------------------------------------------------

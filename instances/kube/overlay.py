@@ -638,7 +638,12 @@ def build_kustomization(spec: OverlaySpec, base_reference: str) -> dict[str, Any
     }
 
 
-class _ManifestDumper(yaml.SafeDumper):
+# libyaml's C implementation when PyYAML has it: parsing and writing manifests is most of a render's Python time.
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _ManifestDumper(_SafeDumper):
     """Safe dumper writing multi-line strings (scripts, settings) as literal blocks, for people reading the
     stored manifests. PyYAML falls back to a quoted style whenever a block cannot represent the string."""
 
@@ -741,7 +746,7 @@ def render(spec: OverlaySpec, *, kustomize: Kustomize | None = None) -> Rendered
         overlay_dir = write_overlay(replace(spec, base_path=base_copy), root / "overlay")
         output = kustomize.build(overlay_dir)
 
-    objects = sorted((obj for obj in yaml.safe_load_all(output) if obj), key=sort_key)
+    objects = sorted((obj for obj in yaml.load_all(output, Loader=SafeLoader) if obj), key=sort_key)
     _check_images(spec, objects)
     text = _dump_all(objects)
     return RenderedManifests(objects=objects, yaml=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())

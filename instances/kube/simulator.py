@@ -64,6 +64,9 @@ class SimulatedControllers:
         self.fail_jobs = fail_jobs
         self.tick = tick
         self._started: dict[tuple, float] = {}
+        # Nothing to do while the store has not changed and no rollout or Job is still in progress.
+        self._seen_version = -1
+        self._pending = True
         self._last_fired: dict[tuple, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,15 +98,21 @@ class SimulatedControllers:
     def step(self, now: float | None = None) -> None:
         """One reconciliation pass over every object."""
         now = time.monotonic() if now is None else now
+        if self.cron_interval is not None:
+            for obj in self.emulator.list_objects("batch/v1", "CronJob"):
+                self._cronjob(obj, now)
+        version = self.emulator.store.resource_version
+        if version == self._seen_version and not self._pending:
+            return
+        self._pending = False
         for obj in self.emulator.list_objects("apps/v1", "Deployment"):
             self._deployment(obj, now)
         for obj in self.emulator.list_objects("apps/v1", "StatefulSet"):
             self._statefulset(obj, now)
-        if self.cron_interval is not None:
-            for obj in self.emulator.list_objects("batch/v1", "CronJob"):
-                self._cronjob(obj, now)
         for obj in self.emulator.list_objects("batch/v1", "Job"):
             self._job(obj, now)
+        # What was read at the start: a write that landed during this pass is seen by the next one.
+        self._seen_version = version
 
     # --- workloads -----------------------------------------------------------------------------------------
 
@@ -129,6 +138,8 @@ class SimulatedControllers:
         broken = any(is_broken(image) for image in _images(obj))
         updated = replicas if broken else math.floor(fraction * replicas)
         available = 0 if broken else updated
+        if updated < replicas or (broken and elapsed < self.progress_deadline_seconds):
+            self._pending = True
         progressing = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
         if not broken and updated >= replicas:
             progressing["reason"] = "NewReplicaSetAvailable"
@@ -161,6 +172,8 @@ class SimulatedControllers:
         ready = 0 if broken else math.floor(fraction * replicas)
         revision = f"{obj['metadata']['name']}-{generation}"
         done = ready >= replicas
+        if not done and not broken:
+            self._pending = True
         self._set_status(
             obj,
             {
@@ -184,6 +197,7 @@ class SimulatedControllers:
         meta = obj["metadata"]
         key = ("Job", meta.get("namespace"), meta["name"], meta.get("uid"))
         started = self._started.setdefault(key, now)
+        self._pending = True  # a Job runs until the branch below finishes it
         if not status.get("startTime"):
             self._set_status(obj, {"startTime": _now_iso(), "active": 1})
             if self.job_seconds > 0:

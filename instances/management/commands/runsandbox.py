@@ -18,8 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--job-seconds", type=float, default=3.0)
         parser.add_argument("--progress-deadline-seconds", type=float, default=15.0)
         parser.add_argument("--cron-interval", type=float, default=300.0, help="seconds between scheduled backups")
+        parser.add_argument("--tick", type=float, default=0.1, help="seconds between two controller passes")
 
-    def handle(self, *args, port, rollout_seconds, job_seconds, progress_deadline_seconds, cron_interval, **options):
+    def handle(self, *args, port, rollout_seconds, job_seconds, progress_deadline_seconds, cron_interval, tick, **opts):
         emulator = KubernetesEmulator(port=port, namespace_termination_seconds=2.0)
         url = emulator.start()
         controllers = SimulatedControllers(
@@ -28,6 +29,7 @@ class Command(BaseCommand):
             job_seconds=job_seconds,
             progress_deadline_seconds=progress_deadline_seconds,
             cron_interval=cron_interval,
+            tick=tick,
         ).start()
         self.stdout.write(f"Emulated Kubernetes API at {url} (sandbox; simulated controllers)")
         stop = threading.Event()
