@@ -388,3 +388,53 @@ def test_sync_flags_drift_and_records_scheduled_backups(deployed, kube_emulator,
     assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.4"
     sync_cluster(cluster)
     assert not Instance.objects.get(pk=deployed.pk).drift
+
+
+def test_the_sandbox_adopts_and_redeploys_instances(kube_emulator, controllers, queues, unistra, smile, versions):
+    from instances.sandbox import ensure_sandbox_cluster, restore_sandbox
+
+    instance = Instance.objects.create(organisation=unistra, application=smile, slug="demo", hostname="demo.test",
+                                       current_version=versions["1.2.5"], status=InstanceStatus.RUNNING)  # fmt: skip
+    cluster = ensure_sandbox_cluster(kube_emulator.url)
+    assert cluster.is_emulated
+    assert Instance.objects.get(pk=instance.pk).cluster == cluster
+    assert restore_sandbox(cluster)
+    run_worker("operations")
+    assert core_image(kube_emulator, "saas-demo") == "registry.example.org/smile/core:1.2.5"
+    assert Instance.objects.get(pk=instance.pk).status == InstanceStatus.RUNNING
+
+
+def test_runsandbox_serves_an_emulated_cluster():
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "manage.py", "runsandbox", "--port", str(port)], cwd=root,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=2) as response:
+                    assert b"gitVersion" in response.read()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert process.returncode is not None
+
+
+def test_periodic_jobs_are_registered():
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=get_queue("default").connection)
+    scheduler.load_config_from_file("portal.cron")
+    jobs = {job.func.__name__: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"dispatch", "sync_status", "check_clusters"}
+    assert jobs["dispatch"].interval <= 30
