@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -26,15 +27,11 @@ class WaitOutcome:
     message: str = ""
 
 
-def _watch_once(
-    client: ClusterClient, kind: str, namespace: str, selector: str, resource_version: str, remaining: float
-) -> None:
-    """Block until one event about ``kind`` in ``namespace`` arrives, or the watch times out."""
+def _wait_for_event(client: ClusterClient, kind: str, namespace: str | None, remaining: float, **selectors) -> None:
+    """Block until one event about ``kind`` arrives or a bounded watch times out; the stream is closed either way."""
     timeout = max(1, int(min(remaining, settings.PORTAL_WATCH_TIMEOUT)))
-    for _event in client.watch(
-        kind, namespace, label_selector=selector, resource_version=resource_version, timeout_seconds=timeout
-    ):
-        return
+    with closing(client.watch(kind, namespace, timeout_seconds=timeout, **selectors)) as events:
+        next(events, None)
 
 
 def wait_for_workloads(
@@ -72,14 +69,13 @@ def wait_for_workloads(
             )
             return WaitOutcome(done=False, timed_out=True, message=f"deadline passed: {detail}")
         kind = pending[0][0]
-        _watch_once(client, kind, namespace, selector, versions[kind], remaining)
+        _wait_for_event(client, kind, namespace, remaining, label_selector=selector, resource_version=versions[kind])
 
 
 def wait_for_job(
     client: ClusterClient, namespace: str, name: str, *, deadline: float, on_progress: Callable[[dict], None]
 ) -> WaitOutcome:
     """Follow one Job until it succeeds or fails, or the deadline passes."""
-    selector = ""
     while True:
         items, version = client.list("Job", namespace, field_selector=f"metadata.name={name}")
         job = items[0] if items else None
@@ -94,16 +90,8 @@ def wait_for_job(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return WaitOutcome(done=False, timed_out=True, message=f"Job {name} still running at the deadline")
-        timeout = max(1, int(min(remaining, settings.PORTAL_WATCH_TIMEOUT)))
-        for _event in client.watch(
-            "Job",
-            namespace,
-            label_selector=selector,
-            field_selector=f"metadata.name={name}",
-            resource_version=version,
-            timeout_seconds=timeout,
-        ):
-            break
+        _wait_for_event(client, "Job", namespace, remaining, field_selector=f"metadata.name={name}",
+                        resource_version=version)  # fmt: skip
 
 
 def wait_for_namespace_gone(client: ClusterClient, name: str, *, deadline: float) -> WaitOutcome:
@@ -114,8 +102,5 @@ def wait_for_namespace_gone(client: ClusterClient, name: str, *, deadline: float
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return WaitOutcome(done=False, timed_out=True, message=f"namespace {name} still terminating")
-        timeout = max(1, int(min(remaining, settings.PORTAL_WATCH_TIMEOUT)))
-        for _event in client.watch(
-            "Namespace", None, field_selector=f"metadata.name={name}", resource_version=version, timeout_seconds=timeout
-        ):
-            break
+        _wait_for_event(client, "Namespace", None, remaining, field_selector=f"metadata.name={name}",
+                        resource_version=version)  # fmt: skip
