@@ -805,3 +805,21 @@ def test_instance_page_runs_a_constant_number_of_queries(
         response = client.get(url)
     assert len(response.context["requests"]) == 200
     assert count_queries(client, url) == few
+
+
+def test_a_finished_upgrade_shows_its_target_not_the_current_version(
+    client, maintainer, admin_unistra, instance_unistra, versions
+):
+    from instances import workflow
+    from instances.choices import RequestStatus
+    from instances.models import ChangeRequest, Instance
+    from tests.conftest import ctx
+
+    request = workflow.request_update(ctx(admin_unistra), instance_unistra, version=versions["1.2.6"])
+    client.force_login(maintainer)
+    assert "1.2.4 →" in client.get(request.get_absolute_url()).content.decode()
+    ChangeRequest.objects.filter(pk=request.pk).update(status=RequestStatus.SUCCEEDED)
+    Instance.objects.filter(pk=instance_unistra.pk).update(current_version=versions["1.2.6"])
+    page = client.get(request.get_absolute_url()).content.decode()
+    assert "1.2.6 →" not in page
+    assert "<strong>1.2.6</strong>" in page
