@@ -10,7 +10,10 @@ case "$role" in
       --timeout "${GUNICORN_TIMEOUT:-60}" --access-logfile - "$@"
     ;;
   worker)
-    exec python manage.py rqworker --with-scheduler default operations sync "$@"
+    # Queues as arguments (default: all). Operations can run for minutes, so production gives them their own
+    # workers and keeps one for the dispatcher and status sync (see docker-compose.yml).
+    [ "$#" -gt 0 ] || set -- default operations sync
+    exec python manage.py rqworker --with-scheduler "$@"
     ;;
   scheduler)
     exec python manage.py rqcron portal.cron "$@"

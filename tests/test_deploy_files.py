@@ -15,11 +15,14 @@ def compose() -> dict:
 
 def test_compose_has_the_production_stack():
     services = compose()["services"]
-    assert {"postgres", "redis", "web", "worker", "scheduler"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "worker-system", "scheduler"} <= set(services)
     assert services["web"]["command"] == ["web"]
-    assert services["worker"]["command"] == ["worker"]
+    # Every queue the settings define is served by some worker.
+    served = {q for name in ("worker", "worker-system") for q in services[name]["command"][1:]}
+    assert services["worker"]["command"][0] == services["worker-system"]["command"][0] == "worker"
+    assert served == {"default", "operations", "sync"}
     assert services["scheduler"]["command"] == ["scheduler"]
-    for name in ("web", "worker", "scheduler"):
+    for name in ("web", "worker", "worker-system", "scheduler"):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
@@ -62,5 +65,5 @@ def test_entrypoint_commands_exist():
     body = (ROOT / "docker" / "entrypoint.sh").read_text()
     for command in re.findall(r"python manage.py (\w+)", body):
         assert command in get_commands(), command
-    for queue in re.search(r"rqworker --with-scheduler ([\w ]+)", body).group(1).split():
-        assert queue in SETTINGS
+    for queue in re.search(r"set -- ([\w ]+)", body).group(1).split():
+        assert f'"{queue}"' in SETTINGS
