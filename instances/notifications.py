@@ -5,6 +5,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import translation
 
@@ -17,8 +18,6 @@ logger = logging.getLogger(__name__)
 def maintainer_emails() -> list[str]:
     app_label, codename = APPROVE_PERMISSION.split(".")
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    from django.db.models import Q
-
     perm = Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app_label)
     direct = Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app_label)
     return sorted(set(users.filter(perm | direct | Q(is_superuser=True)).values_list("email", flat=True)))
@@ -51,19 +50,19 @@ def notify_submitted(pk: int) -> None:
     _send("request_submitted", _load(pk), maintainer_emails())
 
 
-def notify_reviewed(pk: int) -> None:
-    """Tell the requester and the organisation's contacts that a request was approved or rejected."""
+def _notify_requester_and_contacts(template: str, pk: int) -> None:
     request = _load(pk)
     recipients = list(request.organisation.contact_email_list)
     if request.requested_by and request.requested_by.email:
         recipients.append(request.requested_by.email)
-    _send("request_reviewed", request, recipients)
+    _send(template, request, recipients)
+
+
+def notify_reviewed(pk: int) -> None:
+    """Tell the requester and the organisation's contacts that a request was approved or rejected."""
+    _notify_requester_and_contacts("request_reviewed", pk)
 
 
 def notify_finished(pk: int) -> None:
     """Tell the requester and the organisation's contacts that a request succeeded or failed."""
-    request = _load(pk)
-    recipients = list(request.organisation.contact_email_list)
-    if request.requested_by and request.requested_by.email:
-        recipients.append(request.requested_by.email)
-    _send("request_finished", request, recipients)
+    _notify_requester_and_contacts("request_finished", pk)

@@ -19,7 +19,6 @@ from django.utils import timezone
 from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestKind, RequestStatus
 from instances.engine.runner import ENGINE, QUEUE, enqueue_operation, finish_request, new_job_id
 from instances.models import ChangeRequest, Cluster, Instance, Operation
-from instances.models.instances import default_hostname
 from portal.jobs import job_exists
 
 logger = logging.getLogger("instances.engine")
@@ -102,9 +101,7 @@ def _create_instance(request: ChangeRequest) -> Instance | None:
                 organisation=request.organisation,
                 application=request.application,
                 slug=request.proposed_slug,
-                hostname=default_hostname(request.proposed_slug)
-                if cluster.domain == settings.PORTAL_INSTANCE_DOMAIN
-                else f"{request.proposed_slug}.{cluster.domain}",
+                hostname=f"{request.proposed_slug}.{cluster.domain}",
                 cluster=cluster,
                 status=InstanceStatus.PROVISIONING,
             )

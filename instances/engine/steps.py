@@ -18,7 +18,7 @@ from instances.engine import rendering
 from instances.engine.log import OperationLog
 from instances.engine.waiting import WORKLOAD_KINDS, wait_for_job, wait_for_namespace_gone, wait_for_workloads
 from instances.kube.client import ClusterClient
-from instances.kube.overlay import RenderedManifests
+from instances.kube.overlay import IDENTITY_LABEL_KEYS, MANAGED_BY, RenderedManifests
 from instances.kube.rollout import job_status, workload_status
 from instances.models import Backup, Instance, Operation, RolloutSnapshot
 from portal.jobs import JobFailed
@@ -27,17 +27,15 @@ DATABASE_SECRET = "smile-database"
 BACKUP_SECRET = "smile-timemachine-s3"
 
 
-def managed_selector(instance: Instance) -> str:
-    return f"app.kubernetes.io/managed-by=saas-portal,saas-portal.io/instance={instance.slug}"
-
-
 def identity_labels(instance: Instance) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/managed-by": "saas-portal",
-        "saas-portal.io/application": instance.application.slug,
-        "saas-portal.io/instance": instance.slug,
-        "saas-portal.io/organisation": instance.organisation.slug,
-    }
+    """The labels the overlay puts on every object of the instance (the secrets and backup Jobs get them too)."""
+    values = (MANAGED_BY, instance.application.slug, instance.slug, instance.organisation.slug)
+    return dict(zip(IDENTITY_LABEL_KEYS, values, strict=True))
+
+
+def managed_selector(instance: Instance) -> str:
+    managed_by, _application, instance_key, _organisation = IDENTITY_LABEL_KEYS
+    return f"{managed_by}={MANAGED_BY},{instance_key}={instance.slug}"
 
 
 # --- secrets -------------------------------------------------------------------------------------------------
@@ -151,7 +149,11 @@ def follow_rollout(client: ClusterClient, instance: Instance, rendered: Rendered
     )
 
 
-def render_and_record(operation: Operation, instance: Instance, log: OperationLog) -> RenderedManifests:
+def render_and_record(
+    operation: Operation, instance: Instance, log: OperationLog
+) -> tuple[RenderedManifests, Operation | None]:
+    """Render the target version, store manifests, hash and diff on the operation; also return what was applied
+    last (the diff's left side, the skip check and the rollback target)."""
     rendered = rendering.render_instance(instance, operation.target_version)
     previous = rendering.last_applied(instance)
     operation.manifests = rendered.yaml
@@ -159,14 +161,13 @@ def render_and_record(operation: Operation, instance: Instance, log: OperationLo
     operation.diff = rendering.diff(previous.manifests if previous else "", rendered.yaml)
     operation.save(update_fields=["manifests", "manifests_sha256", "diff"])
     log(f"rendered {len(rendered.objects)} objects with Kustomize (sha256 {rendered.sha256[:12]})")
-    return rendered
+    return rendered, previous
 
 
 def deploy(operation: Operation, log: OperationLog, client: ClusterClient) -> str:
     """Create (or re-apply) an instance at the operation's target version."""
     instance = operation.instance
-    rendered = render_and_record(operation, instance, log)
-    previous = rendering.last_applied(instance)
+    rendered, previous = render_and_record(operation, instance, log)
     if previous and previous.manifests_sha256 == rendered.sha256 and not instance.drift:
         log("the manifests are the same as the last applied ones and no drift was seen: nothing to apply")
     else:
@@ -184,8 +185,7 @@ def deploy(operation: Operation, log: OperationLog, client: ClusterClient) -> st
 def upgrade(operation: Operation, log: OperationLog, client: ClusterClient) -> str:
     """Back up, apply the new version, follow the rollout; roll back to the previous manifests if it fails."""
     instance = operation.instance
-    previous = rendering.last_applied(instance)
-    rendered = render_and_record(operation, instance, log)
+    rendered, previous = render_and_record(operation, instance, log)
     backup = run_backup(client, instance, operation, BackupTrigger.PRE_UPGRADE, log)
     if backup.status != BackupStatus.SUCCEEDED:
         raise JobFailed(f"the pre-upgrade backup failed ({backup.message}); the upgrade was aborted, nothing changed")

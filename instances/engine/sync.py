@@ -11,12 +11,13 @@ from django.utils import timezone
 from instances.choices import BackupStatus, BackupTrigger, InstanceStatus
 from instances.engine.steps import record_snapshots
 from instances.kube.client import ClusterError
+from instances.kube.overlay import IDENTITY_LABEL_KEYS, MANAGED_BY
 from instances.kube.rollout import JobPhase, job_status, workload_status
 from instances.models import Backup, Cluster, Instance
 
 logger = logging.getLogger("instances.engine")
-MANAGED = "app.kubernetes.io/managed-by=saas-portal"
-INSTANCE_LABEL = "saas-portal.io/instance"
+MANAGED = f"{IDENTITY_LABEL_KEYS[0]}={MANAGED_BY}"
+INSTANCE_LABEL = IDENTITY_LABEL_KEYS[2]
 TRIGGER_LABEL = "saas-portal.io/backup-trigger"
 # Only these statuses are derived from the cluster; the others belong to a running operation.
 SYNCED_STATUSES = (InstanceStatus.RUNNING, InstanceStatus.DEGRADED)
