@@ -29,13 +29,13 @@ def ensure_sandbox_cluster(url: str) -> Cluster:
 
 def restore_sandbox(cluster: Cluster) -> list[Operation]:
     """Queue a deploy of every live instance on the (freshly started, empty) emulated cluster."""
-    from instances.engine.runner import enqueue_operation, new_job_id
+    from instances.engine.runner import end_operation, enqueue_operation, new_job_id
 
     operations = []
     with transaction.atomic():
-        Operation.objects.filter(instance__cluster=cluster, status__in=OperationStatus.active()).update(
-            status=OperationStatus.FAILED, error="the sandbox restarted"
-        )
+        active = Operation.objects.filter(instance__cluster=cluster, status__in=OperationStatus.active())
+        for pk in active.values_list("pk", flat=True):
+            end_operation(pk, OperationStatus.FAILED, "the sandbox restarted", from_statuses=OperationStatus.active())
         live = Instance.objects.filter(cluster=cluster, current_version__isnull=False).exclude(
             status__in=(InstanceStatus.DELETED, InstanceStatus.DELETING)
         )

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from instances.choices import EXCLUSIVE_KINDS, InstanceStatus, RequestKind, RequestSource, RequestStatus
+from instances.choices import EXCLUSIVE_KINDS, RequestKind, RequestSource, RequestStatus
 from instances.exceptions import Conflict, NotAllowed
 from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
@@ -136,7 +136,7 @@ def request_create(
 
 
 def _check_instance_open(instance: Instance) -> None:
-    if instance.status in (InstanceStatus.DELETED, InstanceStatus.DELETING):
+    if not instance.accepts_requests:
         raise Conflict(_("Instance %(slug)s is deleted or being deleted.") % {"slug": instance.slug})
 
 

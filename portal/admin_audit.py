@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.forms.models import model_to_dict
 
 from portal.audit import AuditContext, record
@@ -53,12 +54,15 @@ class AuditedAdminMixin:
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self._audit(request, "deleted", obj, snapshot(obj), None)
-        super().delete_queryset(request, queryset)
+        with transaction.atomic():  # the events stand only if the deletion does
+            for obj in queryset:
+                self._audit(request, "deleted", obj, snapshot(obj), None)
+            super().delete_queryset(request, queryset)
 
     def save_formset(self, request, form, formset, change):
-        befores = {o.pk: snapshot(o) for o in formset.queryset} if hasattr(formset, "queryset") else {}
+        # From the database: the formset's own queryset holds objects it has already edited in place.
+        pks = [f.instance.pk for f in formset.initial_forms if f.instance.pk]
+        befores = {o.pk: snapshot(o) for o in formset.model._default_manager.filter(pk__in=pks)}
         instances = formset.save(commit=False)
         for obj in formset.deleted_objects:
             self._audit(request, "deleted", obj, befores.get(obj.pk) or snapshot(obj), None)

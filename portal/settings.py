@@ -295,6 +295,12 @@ PORTAL_BACKUP_S3_BUCKET = os.environ.get("PORTAL_BACKUP_S3_BUCKET", "smile-backu
 PORTAL_BACKUP_S3_REGION = os.environ.get("PORTAL_BACKUP_S3_REGION", "")
 PORTAL_BACKUP_S3_ACCESS_KEY_ID = os.environ.get("PORTAL_BACKUP_S3_ACCESS_KEY_ID", "")
 PORTAL_BACKUP_S3_SECRET_ACCESS_KEY = os.environ.get("PORTAL_BACKUP_S3_SECRET_ACCESS_KEY", "")
+# An operation may back up, roll out, roll back and wait for a namespace: its job must outlive all of those,
+# or RQ would kill it half-way.
+RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"] = max(
+    RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"],
+    PORTAL_BACKUP_DEADLINE + 2 * PORTAL_ROLLOUT_DEADLINE + PORTAL_NAMESPACE_DELETE_DEADLINE + 300,
+)
 # The sandbox: with no cluster configured, `make run` starts an emulated Kubernetes API with simulated controllers.
 PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", default=DEBUG)
 

@@ -1,5 +1,7 @@
 """The Django admin: every change is audited; the audit trail and requests are read-only; kubeconfigs stay hidden."""
 
+import json
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -102,3 +104,21 @@ def test_requests_are_read_only_in_the_admin(client, superuser, admin_unistra, i
     request.refresh_from_db()
     assert request.status == "submitted"
     assert client.get(reverse("admin:instances_changerequest_add")).status_code == 403
+
+
+def test_inline_changes_are_audited_with_the_old_values(client, superuser, smile, versions):
+    version = versions["1.2.4"]
+    data = {"name": smile.name, "slug": smile.slug, "description": "", "kustomize_base": smile.kustomize_base,
+            "images": json.dumps(smile.images), "backup_cronjob": smile.backup_cronjob,
+            "versions-TOTAL_FORMS": "3", "versions-INITIAL_FORMS": "3"}  # fmt: skip
+    for index, row in enumerate(smile.versions.order_by("-sort_key")):
+        data[f"versions-{index}-id"] = row.pk
+        data[f"versions-{index}-application"] = smile.pk
+        data[f"versions-{index}-version"] = row.version
+        if row.pk != version.pk:
+            data[f"versions-{index}-is_available"] = "on"
+    response = client.post(reverse("admin:instances_application_change", args=[smile.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    event = AuditEvent.objects.get(action="admin.instances.applicationversion.changed", target_id=str(version.pk))
+    assert event.before["is_available"] is True
+    assert event.after["is_available"] is False

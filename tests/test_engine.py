@@ -438,3 +438,53 @@ def test_periodic_jobs_are_registered():
     jobs = {job.func.__name__: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"dispatch", "sync_status", "check_clusters"}
     assert jobs["dispatch"].interval <= 30
+
+
+def test_a_permanent_error_mid_upgrade_does_not_leave_the_instance_upgrading(
+    deployed, kube_emulator, admin_unistra, maintainer, versions
+):
+    kube_emulator.inject(method="PATCH", path_regex="deployments/smile-core$", status=422, times=None)
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.FAILED
+    assert "422" in request.result
+    assert Instance.objects.get(pk=deployed.pk).status == InstanceStatus.DEGRADED
+    kube_emulator.clear_faults()
+    again = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert again.status == RequestStatus.SUCCEEDED, again.result
+    assert Instance.objects.get(pk=deployed.pk).status == InstanceStatus.RUNNING
+
+
+def test_a_failed_deletion_does_not_block_the_instance(deployed, kube_emulator, admin_unistra, maintainer):
+    kube_emulator.inject(method="DELETE", path_regex="namespaces/saas-smile-new$", status=403, times=None)
+    request = workflow.request_delete(ctx(admin_unistra), deployed)
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.FAILED
+    instance = Instance.objects.get(pk=deployed.pk)
+    assert instance.status == InstanceStatus.DEGRADED
+    assert workflow.request_delete(ctx(admin_unistra), instance).status == RequestStatus.SUBMITTED
+
+
+def test_sync_leaves_an_operation_s_status_alone(deployed, cluster):
+    Instance.objects.filter(pk=deployed.pk).update(status=InstanceStatus.UPGRADING)
+    sync_cluster(cluster)
+    assert Instance.objects.get(pk=deployed.pk).status == InstanceStatus.UPGRADING
+
+
+def test_a_sandbox_restart_ends_active_operations_and_their_requests(
+    deployed, cluster, admin_unistra, maintainer, versions
+):
+    from instances.sandbox import restore_sandbox
+
+    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()  # queued, never run
+    Instance.objects.filter(pk=deployed.pk).update(status=InstanceStatus.UPGRADING)
+    restore_sandbox(cluster)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.FAILED
+    assert "sandbox restarted" in request.result
+    assert Operation.objects.get(request=request).status == OperationStatus.FAILED
+    assert Operation.objects.filter(instance=deployed, status=OperationStatus.QUEUED, request=None).count() == 1

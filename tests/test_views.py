@@ -823,3 +823,14 @@ def test_a_finished_upgrade_shows_its_target_not_the_current_version(
     page = client.get(request.get_absolute_url()).content.decode()
     assert "1.2.6 →" not in page
     assert "<strong>1.2.6</strong>" in page
+
+
+def test_an_instance_being_deleted_offers_no_request(client, admin_unistra, instance_unistra):
+    from instances.choices import InstanceStatus
+    from instances.models import Instance
+
+    Instance.objects.filter(pk=instance_unistra.pk).update(status=InstanceStatus.DELETING)
+    client.force_login(admin_unistra)
+    page = client.get(instance_unistra.get_absolute_url()).content.decode()
+    assert f"/instances/{instance_unistra.slug}/upgrade/" not in page
+    assert f"/instances/{instance_unistra.slug}/delete/" not in page

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestKind, RequestStatus
-from instances.engine.runner import ENGINE, QUEUE, enqueue_operation, finish_request, new_job_id
+from instances.engine.runner import ENGINE, QUEUE, end_operation, enqueue_operation, finish_request, new_job_id
 from instances.models import ChangeRequest, Cluster, Instance, Operation
 from portal.jobs import job_exists
 
@@ -76,12 +76,17 @@ def start_request(request_pk: int, now: datetime.datetime | None = None) -> Oper
                 return None
         elif Operation.objects.filter(instance_id=request.instance_id, status__in=OperationStatus.active()).exists():
             return None
-        operation = Operation.objects.create(
-            kind=KIND_FOR_REQUEST[request.kind],
-            instance_id=request.instance_id,
-            request=request,
-            target_version=request.target_version or request.instance.current_version,
-        )
+        try:
+            with transaction.atomic():
+                operation = Operation.objects.create(
+                    kind=KIND_FOR_REQUEST[request.kind],
+                    instance_id=request.instance_id,
+                    request=request,
+                    target_version=request.target_version or request.instance.current_version,
+                )
+        except IntegrityError:
+            return None  # another operation became active on this instance meanwhile; next tick
+
         operation.rq_job_id = new_job_id(operation.pk)
         operation.save(update_fields=["rq_job_id"])
         request.mark_running(ENGINE)
@@ -134,14 +139,6 @@ def recover_dead_operations(now: datetime.datetime, report: DispatchReport) -> N
             f"the worker stopped responding (last sign of life {operation.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); "
             "the operation was ended so the instance is not blocked; check the instance and request again"
         )
-        with transaction.atomic():
-            updated = Operation.objects.filter(pk=operation.pk, status=OperationStatus.RUNNING).update(
-                status=OperationStatus.FAILED,
-                finished_at=now,
-                error=message,
-                log=[*operation.log, {"time": now.isoformat(), "level": "error", "message": message}],
-            )
-            if updated and operation.request_id:
-                finish_request(operation.request_id, False, message)
-        if updated:
+        line = {"time": now.isoformat(), "level": "error", "message": message}
+        if end_operation(operation.pk, OperationStatus.FAILED, message, log_line=line):
             report.recovered.append(operation.pk)

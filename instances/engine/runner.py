@@ -17,11 +17,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from instances.choices import OperationStatus, RequestStatus
+from instances.choices import InstanceStatus, OperationStatus, RequestStatus
 from instances.engine.log import OperationLog
 from instances.kube.client import PermanentClusterError, TransientClusterError
 from instances.kube.kustomize import KustomizeError
-from instances.models import ChangeRequest, Operation
+from instances.models import ChangeRequest, Instance, Operation
 from portal.audit import AuditContext
 from portal.jobs import JobFailed, enqueue, enqueue_on_commit
 
@@ -59,9 +59,15 @@ def run_operation(operation_pk: int) -> str:
     )
     if not claimed:
         return f"operation {operation_pk} is no longer queued; nothing to do"
-    operation = Operation.objects.select_related(
-        "instance__application", "instance__organisation", "instance__cluster", "target_version", "request"
-    ).get(pk=operation_pk)
+    try:
+        operation = Operation.objects.select_related(
+            "instance__application", "instance__organisation", "instance__cluster", "target_version", "request"
+        ).get(pk=operation_pk)
+    except Exception as error:
+        # E.g. a kubeconfig that no longer decrypts: end it now, with the reason, rather than leave it running.
+        logger.exception("operation %s could not be loaded", operation_pk)
+        end_operation(operation_pk, OperationStatus.ERRORED, f"internal error: {error.__class__.__name__}: {error}")
+        return f"operation {operation_pk}: errored"
     log = OperationLog(operation)
     log(f"{operation.get_kind_display()} started (attempt {operation.attempts})")
     from instances.engine.steps import HANDLERS
@@ -107,15 +113,49 @@ def retry(operation: Operation, delay: float) -> None:
 def finish(operation: Operation, log: OperationLog, status: str, message: str) -> None:
     """End the operation and its request; tell the requester."""
     log(message, level="info" if status == OperationStatus.SUCCEEDED else "error")
+    end_operation(operation.pk, status, message)
+    operation.status = status
+
+
+# Where an instance goes when the operation that put it in a transitional status did not succeed: sync then
+# derives RUNNING/DEGRADED from the cluster, and new requests are accepted again.
+SETTLED_AFTER_FAILURE = {
+    InstanceStatus.PROVISIONING: InstanceStatus.FAILED,
+    InstanceStatus.UPGRADING: InstanceStatus.DEGRADED,
+    InstanceStatus.DELETING: InstanceStatus.DEGRADED,
+}
+
+
+def end_operation(
+    operation_pk: int,
+    status: str,
+    message: str,
+    *,
+    from_statuses: tuple[str, ...] = (OperationStatus.RUNNING,),
+    log_line: dict | None = None,
+) -> bool:
+    """The one way an operation ends: its row, its request, and an instance never left half-way.
+
+    Conditional on the operation still being in ``from_statuses``, so a late or duplicate caller changes nothing.
+    """
     with transaction.atomic():
-        updated = Operation.objects.filter(pk=operation.pk, status=OperationStatus.RUNNING).update(
-            status=status,
-            finished_at=timezone.now(),
-            error="" if status == OperationStatus.SUCCEEDED else message,
-        )
+        operation = Operation.objects.select_for_update().filter(pk=operation_pk, status__in=from_statuses).first()
+        if operation is None:
+            return False
         operation.status = status
-        if updated and operation.request_id:
+        operation.finished_at = timezone.now()
+        operation.error = "" if status == OperationStatus.SUCCEEDED else message
+        fields = ["status", "finished_at", "error"]
+        if log_line:
+            operation.log = [*operation.log, log_line]
+            fields.append("log")
+        operation.save(update_fields=fields)
+        if status != OperationStatus.SUCCEEDED:
+            for transitional, settled in SETTLED_AFTER_FAILURE.items():
+                Instance.objects.filter(pk=operation.instance_id, status=transitional).update(status=settled)
+        if operation.request_id:
             finish_request(operation.request_id, status == OperationStatus.SUCCEEDED, message)
+    return True
 
 
 def finish_request(request_pk: int, succeeded: bool, message: str) -> None:

@@ -104,9 +104,9 @@ def record_snapshots(instance: Instance, objects: list[dict]) -> None:
 def apply_manifests(client: ClusterClient, instance: Instance, rendered: RenderedManifests, log: OperationLog):
     """Namespace first, then the secrets, then everything; prune what is no longer rendered."""
     namespaces = [o for o in rendered.objects if o["kind"] == "Namespace"]
-    client.apply(namespaces)
+    result = client.apply(namespaces)
     ensure_secrets(client, instance, log)
-    result = client.apply(rendered.objects)
+    result.objects += client.apply([o for o in rendered.objects if o["kind"] != "Namespace"]).objects
     log(f"applied {len(rendered.objects)} objects: {result.summary()}")
     pruned = client.prune(instance.namespace, managed_selector(instance), result.refs)
     if pruned:
@@ -276,7 +276,7 @@ def delete(operation: Operation, log: OperationLog, client: ClusterClient) -> st
     """A final backup, then the namespace is deleted and awaited; the instance row stays, marked deleted."""
     instance = operation.instance
     Instance.objects.filter(pk=instance.pk).update(status=InstanceStatus.DELETING)
-    if client.get("Namespace", None, instance.namespace) is not None:
+    if not client.namespace_gone(instance.namespace):
         final = run_backup(client, instance, operation, BackupTrigger.FINAL, log)
         if final.status != BackupStatus.SUCCEEDED:
             Instance.objects.filter(pk=instance.pk).update(status=InstanceStatus.RUNNING)

@@ -78,11 +78,15 @@ def sync_cluster(cluster: Cluster) -> str:
         with transaction.atomic():
             record_snapshots(instance, objects)
             drift = _drift(instance, objects, instance.namespace in namespaces)
-            fields = {"synced_at": now, "drift": bool(drift), "drift_detail": "\n".join(drift)}
-            if instance.status in SYNCED_STATUSES and instance.namespace in namespaces:
+            Instance.objects.filter(pk=instance.pk).update(
+                synced_at=now, drift=bool(drift), drift_detail="\n".join(drift)
+            )
+            if instance.namespace in namespaces:
                 healthy = objects and all(workload_status(o).done for o in objects)
-                fields["status"] = InstanceStatus.RUNNING if healthy else InstanceStatus.DEGRADED
-            Instance.objects.filter(pk=instance.pk).update(**fields)
+                # Conditional: an operation that set upgrading/deleting meanwhile keeps its status.
+                Instance.objects.filter(pk=instance.pk, status__in=SYNCED_STATUSES).update(
+                    status=InstanceStatus.RUNNING if healthy else InstanceStatus.DEGRADED
+                )
     _sync_backups(instances, jobs)
     return f"{cluster}: {len(instances)} instances, {len(workloads)} workloads, {len(jobs)} jobs"
 
@@ -119,16 +123,17 @@ def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:
             JobPhase.SUCCEEDED: BackupStatus.SUCCEEDED,
             JobPhase.FAILED: BackupStatus.FAILED,
         }.get(state.phase, BackupStatus.RUNNING)
-        Backup.objects.update_or_create(
+        backup, _created = Backup.objects.get_or_create(
             instance=instance,
             job_name=job["metadata"]["name"],
-            defaults={
-                "trigger": labels.get(TRIGGER_LABEL, BackupTrigger.SCHEDULE),
-                "status": status,
-                "started_at": state.start_time,
-                "finished_at": state.completion_time or (timezone.now() if status == BackupStatus.FAILED else None),
-                "message": state.message,
-            },
+            defaults={"trigger": labels.get(TRIGGER_LABEL, BackupTrigger.SCHEDULE)},
+        )
+        # A failed Job may have no completion time: the first sync that sees it failed records when.
+        finished = state.completion_time or backup.finished_at
+        if finished is None and status == BackupStatus.FAILED:
+            finished = timezone.now()
+        Backup.objects.filter(pk=backup.pk).update(
+            status=status, started_at=state.start_time or backup.started_at, finished_at=finished, message=state.message
         )
 
 

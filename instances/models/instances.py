@@ -107,5 +107,10 @@ class Instance(models.Model):
         return f"{settings.PORTAL_NAMESPACE_PREFIX}{self.slug}"
 
     @property
+    def accepts_requests(self) -> bool:
+        """Deleted instances, and those being deleted, take no new request."""
+        return self.status not in (InstanceStatus.DELETED, InstanceStatus.DELETING)
+
+    @property
     def is_deleted(self) -> bool:
         return self.status == InstanceStatus.DELETED

@@ -56,7 +56,7 @@ class InstanceDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         instance, user = self.object, self.request.user
-        context["can_request"] = not instance.is_deleted and can_request_for(user, instance.organisation)
+        context["can_request"] = instance.accepts_requests and can_request_for(user, instance.organisation)
         context["requests"] = list(
             instance_requests(instance).select_related("target_version", "requested_by").order_by("-created_at", "-id")
         )
