@@ -67,7 +67,7 @@ class ClusterForm(forms.ModelForm):
     def clean_kubeconfig(self):
         value = self.cleaned_data["kubeconfig"]
         if not value and self.instance.pk:
-            return Cluster.objects.get(pk=self.instance.pk).kubeconfig
+            return self.instance.kubeconfig  # still the stored value: the form copies cleaned data later
         if value:
             import yaml
 

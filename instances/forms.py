@@ -249,12 +249,6 @@ class RejectForm(DomainErrorsMixin, forms.Form):
         error_messages={"required": _("Say why the request is rejected.")},
     )
 
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise ValidationError(_("Say why the request is rejected."), code="required")
-        return reason
-
 
 class CancelForm(DomainErrorsMixin, forms.Form):
     reason = forms.CharField(label=_("Reason (optional)"), required=False, max_length=COMMENT_MAX_LENGTH)

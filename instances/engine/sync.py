@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from instances.choices import BackupStatus, BackupTrigger, InstanceStatus
-from instances.engine.steps import record_snapshots
+from instances.engine.steps import record_snapshots, workload_images
 from instances.kube.client import ClusterError
 from instances.kube.overlay import IDENTITY_LABEL_KEYS, MANAGED_BY
 from instances.kube.rollout import JobPhase, job_status, workload_status
@@ -98,10 +98,7 @@ def _drift(instance: Instance, objects: list[dict], namespace_exists: bool) -> l
         return []
     if not namespace_exists:
         return [f"namespace {instance.namespace} is missing"]
-    found = {}
-    for obj in objects:
-        containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-        found[f"{obj['kind']}/{obj['metadata']['name']}"] = sorted(c.get("image", "") for c in containers)
+    found = workload_images(objects)
     lines = []
     for key, images in sorted(applied.items()):
         if key not in found:
