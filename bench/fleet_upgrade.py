@@ -104,14 +104,15 @@ def main() -> None:
     from kubernetes.client import rest
     from rq import SimpleWorker
 
-    from instances.choices import ClusterConnection, InstanceStatus, RequestStatus
+    from core.audit import AuditContext
+    from core.jobs import get_queue
+    from core.models import Organisation
+    from instances.choices import InstanceStatus, RequestStatus
     from instances.engine import dispatcher
     from instances.kube import client as kube_client
     from instances.kube import kustomize
     from instances.models import Application, ApplicationVersion, ChangeRequest, Cluster, Instance
-    from portal.audit import AuditContext
-    from portal.jobs import get_queue
-    from portal.models import Organisation
+    from kubesim import kubeconfig_for
 
     # Instrument the three places the worker spends its time.
     kustomize.Kustomize.build = timed("kustomize", kustomize.Kustomize.build)
@@ -131,9 +132,9 @@ def main() -> None:
     # The cluster runs in its own process, as a real one would: the worker's timings are not the emulator's.
     port = free_port()
     sandbox = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runsandbox", "--port", str(port), "--rollout-seconds", "0",
-         "--job-seconds", "0", "--tick", "0.05", "--cron-interval", "100000"],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}, stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "kubesim", "--port", str(port), "--rollout-seconds", "0", "--job-seconds", "0",
+         "--tick", "0.05", "--cron-interval", "100000"],
+        cwd=ROOT, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     wait_for(url + "/version")
@@ -141,7 +142,7 @@ def main() -> None:
     queue.connection.flushdb()
     smile = Application.objects.get(slug="smile")
     old, new = (ApplicationVersion.objects.create(application=smile, version=v) for v in ("1.2.4", "1.2.6"))
-    cluster = Cluster.objects.create(name="bench", connection=ClusterConnection.EMULATOR, api_url=url, is_default=True)
+    cluster = Cluster.objects.create(name="bench", kubeconfig=kubeconfig_for(url), is_default=True)
     organisation = Organisation.objects.create(name="Bench University", slug="bench")
     system = AuditContext.system("benchmark")
     instances = Instance.objects.bulk_create(

@@ -5,8 +5,8 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_audit import AuditedAdminMixin
 from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Cluster, Instance, Operation
-from portal.admin_audit import AuditedAdminMixin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,12 +53,10 @@ class ClusterForm(forms.ModelForm):
         help_text=_("Paste a kubeconfig to replace the stored one (it is encrypted and never shown again)."),
     )
 
-    api_url = forms.URLField(label=_("API URL"), required=False, assume_scheme="https")
-
     class Meta:
         model = Cluster
-        fields = ["name", "connection", "kubeconfig", "context", "api_url", "ingress_class", "ingress_namespace",
-                  "domain", "is_default"]  # fmt: skip
+        fields = ["name", "connection", "kubeconfig", "context", "ingress_class", "ingress_namespace", "domain",
+                  "is_default"]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -15,7 +15,7 @@ def ensure_maintainers_group(**kwargs) -> None:
     """The maintainers group exists and holds the approval permission (permissions exist only after migrate)."""
     from django.contrib.auth.models import Group, Permission
 
-    from portal.choices import APPROVE_PERMISSION, MAINTAINERS_GROUP
+    from core.choices import APPROVE_PERMISSION, MAINTAINERS_GROUP
 
     app_label, codename = APPROVE_PERMISSION.split(".")
     permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()

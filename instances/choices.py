@@ -78,7 +78,6 @@ class SizeProfile(models.TextChoices):
 class ClusterConnection(models.TextChoices):
     KUBECONFIG = "kubeconfig", _("Kubeconfig")
     IN_CLUSTER = "in_cluster", _("In-cluster service account")
-    EMULATOR = "emulator", _("Emulated (sandbox)")
 
 
 class OperationKind(models.TextChoices):

@@ -8,10 +8,10 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.models import Organisation
 from instances.choices import InstanceStatus, RequestKind, RequestStatus
 from instances.forms import VersionChoiceField
 from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
-from portal.models import Organisation
 
 
 def visible_organisations(request):

@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from instances.exceptions import DomainError
+from core.errors import DomainError
+from core.models.organisations import requestable_organisations
 from instances.models import Application, ApplicationVersion
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
-from portal.models.organisations import requestable_organisations
 
 COMMENT_MAX_LENGTH = 2000
 

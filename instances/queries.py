@@ -12,9 +12,9 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.models import AuditEvent
 from instances.choices import BackupStatus, InstanceStatus, RequestKind, RequestStatus
 from instances.models import Backup, ChangeRequest, Instance
-from portal.models import AuditEvent
 
 CHANGE_REQUEST_RELATED = (
     "organisation",

@@ -1,8 +1,8 @@
 """The sandbox: an emulated cluster for `make run` when no real cluster is configured.
 
-The emulator runs in its own process (``manage.py runsandbox``); the portal registers it as the cluster
-"sandbox" (marked emulated in the UI) and, since the emulator keeps everything in memory, re-deploys the
-instances that live on it whenever it starts.
+The emulator runs in its own process (``python -m kubesim``); the portal registers it as the cluster
+"sandbox", a cluster like any other whose kubeconfig points at the emulator, and, since the emulator keeps
+everything in memory, re-deploys the instances that live on it whenever it starts.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from instances.models import Cluster, Instance, Operation
 SANDBOX_NAME = "sandbox"
 
 
-def ensure_sandbox_cluster(url: str) -> Cluster:
-    """The sandbox cluster row, pointing at ``url``; it becomes the default when no other cluster is."""
+def ensure_sandbox_cluster(kubeconfig: str) -> Cluster:
+    """The sandbox cluster row, reached with ``kubeconfig``; it becomes the default when no other cluster is."""
     cluster, _created = Cluster.objects.update_or_create(
         name=SANDBOX_NAME,
-        defaults={"connection": ClusterConnection.EMULATOR, "api_url": url, "domain": "apps.sandbox.test"},
+        defaults={"connection": ClusterConnection.KUBECONFIG, "kubeconfig": kubeconfig, "domain": "apps.sandbox.test"},
     )
     if not Cluster.objects.filter(is_default=True).exclude(pk=cluster.pk).exists():
         Cluster.objects.filter(pk=cluster.pk).update(is_default=True)

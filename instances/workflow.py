@@ -14,12 +14,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.audit import AuditContext, record
+from core.errors import Conflict, NotAllowed
+from core.models.organisations import can_request_for
 from instances.choices import EXCLUSIVE_KINDS, RequestKind, RequestSource, RequestStatus
-from instances.exceptions import Conflict, NotAllowed
 from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
-from portal.audit import AuditContext, record
-from portal.models.organisations import can_request_for
 
 # Names that would clash with the portal's own URLs (/instances/new/).
 RESERVED_SLUGS = frozenset({"new"})

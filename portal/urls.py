@@ -1,16 +1,23 @@
-"""URL map of the portal."""
+"""URL map of the portal: every app's pages, and one API router whose root lists every app's endpoints."""
 
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import views
+from core.api.urls import PortalRouter
+from core.api.urls import router as core_api
+from core.views import AuditListView
+from instances.api.urls import router as instances_api
+from instances.views.dashboard import HomeView
+
+api = PortalRouter()
+api.registry.extend(core_api.registry + instances_api.registry)
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
-    path("audit/", views.AuditListView.as_view(), name="audit_list"),
+    path("", HomeView.as_view(), name="home"),
+    path("audit/", AuditListView.as_view(), name="audit_list"),
     path("", include("instances.urls")),
-    path("api/", include("portal.api.urls")),
+    path("api/", include(api.urls)),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -6,11 +6,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from core.audit import AuditContext
+from core.choices import MAINTAINERS_GROUP, MembershipRole
+from core.models import Membership, Organisation
 from instances.choices import InstanceStatus
 from instances.models import Application, ApplicationVersion, Instance
-from portal.audit import AuditContext
-from portal.choices import MAINTAINERS_GROUP, MembershipRole
-from portal.models import Membership, Organisation
 from tests.engine_fixtures import cluster, controllers, queues  # noqa: F401 - fixtures for the whole suite
 from tests.kube_fixtures import kube_api_client, kube_cluster_client, kube_emulator  # noqa: F401
 

@@ -3,10 +3,9 @@
 import pytest
 from rq import SimpleWorker
 
-from instances.choices import ClusterConnection
-from instances.kube.simulator import SimulatedControllers
+from core.jobs import get_queue
 from instances.models import Cluster
-from portal.jobs import get_queue
+from kubesim import SimulatedControllers
 
 
 @pytest.fixture
@@ -20,9 +19,7 @@ def controllers(kube_emulator):
 
 @pytest.fixture
 def cluster(transactional_db, kube_emulator, controllers):
-    return Cluster.objects.create(
-        name="emulated", connection=ClusterConnection.EMULATOR, api_url=kube_emulator.url, is_default=True
-    )
+    return Cluster.objects.create(name="emulated", kubeconfig=kube_emulator.kubeconfig(), is_default=True)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import kubernetes
 import pytest
 
 from instances.kube.client import ClusterClient
-from instances.kube.emulator import KubernetesEmulator
+from kubesim import KubernetesEmulator
 
 
 @pytest.fixture

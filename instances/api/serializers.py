@@ -8,12 +8,12 @@ querysets, then hands over to the domain (``instances.workflow``); it never save
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.api.fields import PortalDateTimeField, StrictCharField
+from core.api.serializers import OrganisationSummarySerializer, PortalModelSerializer
+from core.models import Organisation
 from instances.choices import RequestKind, RequestSource
 from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
 from instances.workflow import request_backup, request_create, request_delete, request_update
-from portal.api.fields import PortalDateTimeField, StrictCharField
-from portal.api.serializers import OrganisationSummarySerializer, PortalModelSerializer
-from portal.models import Organisation
 
 
 class WebUrlField(serializers.Field):

@@ -1,4 +1,4 @@
-"""Routes of the instances endpoints; ``portal/api/urls.py`` mounts them under the API root."""
+"""Routes of the instances endpoints; the project's URL map mounts them under the API root."""
 
 from rest_framework.routers import SimpleRouter
 

@@ -9,6 +9,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api.mixins import SafeLookupMixin
+from core.audit import AuditContext
 from instances.api.filtersets import ChangeRequestFilterSet, InstanceFilterSet
 from instances.api.serializers import (
     ApplicationSerializer,
@@ -18,8 +20,6 @@ from instances.api.serializers import (
     ReviewSerializer,
 )
 from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
-from portal.api.mixins import SafeLookupMixin
-from portal.audit import AuditContext
 
 
 class ApplicationViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):

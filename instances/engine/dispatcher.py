@@ -16,10 +16,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.jobs import job_exists
 from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestKind, RequestStatus
 from instances.engine.runner import ENGINE, QUEUE, end_operation, enqueue_operation, finish_request, new_job_id
 from instances.models import ChangeRequest, Cluster, Instance, Operation
-from portal.jobs import job_exists
 
 logger = logging.getLogger("instances.engine")
 

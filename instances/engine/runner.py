@@ -17,13 +17,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.audit import AuditContext
+from core.jobs import JobFailed, enqueue, enqueue_on_commit
 from instances.choices import InstanceStatus, OperationStatus, RequestStatus
 from instances.engine.log import OperationLog
 from instances.kube.client import PermanentClusterError, TransientClusterError
 from instances.kube.kustomize import KustomizeError
 from instances.models import ChangeRequest, Instance, Operation
-from portal.audit import AuditContext
-from portal.jobs import JobFailed, enqueue, enqueue_on_commit
 
 logger = logging.getLogger("instances.engine")
 ENGINE = AuditContext.system("deployment engine")

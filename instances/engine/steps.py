@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from core.jobs import JobFailed
 from instances.choices import BackupStatus, BackupTrigger, InstanceStatus, OperationKind, RolloutState
 from instances.engine import rendering
 from instances.engine.log import OperationLog
@@ -21,7 +22,6 @@ from instances.kube.client import ClusterClient
 from instances.kube.overlay import IDENTITY_LABEL_KEYS, MANAGED_BY, RenderedManifests
 from instances.kube.rollout import job_status, workload_status
 from instances.models import Backup, Instance, Operation, RolloutSnapshot
-from portal.jobs import JobFailed
 
 DATABASE_SECRET = "smile-database"
 BACKUP_SECRET = "smile-timemachine-s3"

@@ -23,27 +23,6 @@ TRIGGER_LABEL = "saas-portal.io/backup-trigger"
 SYNCED_STATUSES = (InstanceStatus.RUNNING, InstanceStatus.DEGRADED)
 
 
-def check_clusters() -> str:
-    """Record each cluster's reachability and server version (shown to maintainers)."""
-    lines = []
-    for cluster in Cluster.objects.all():
-        try:
-            client = cluster.client()
-        except ClusterError as error:
-            ok, message = False, error.message
-        else:
-            with client:
-                ok, message = client.reachable()
-        Cluster.objects.filter(pk=cluster.pk).update(
-            reachable=ok,
-            server_version=message.removeprefix("Kubernetes ") if ok else cluster.server_version,
-            last_error="" if ok else message,
-            checked_at=timezone.now(),
-        )
-        lines.append(f"{cluster}: {message}")
-    return "; ".join(lines)
-
-
 def sync_status() -> str:
     """Sync every cluster; a broken cluster does not stop the others."""
     results = []

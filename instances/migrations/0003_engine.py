@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import portal.crypto
+import core.crypto
 from django.db import migrations, models
 
 
@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
                 ('connection', models.CharField(choices=[('kubeconfig', 'Kubeconfig'), ('in_cluster', 'In-cluster service account'), ('emulator', 'Emulated (sandbox)')], default='kubeconfig', max_length=16, verbose_name='connection')),
-                ('kubeconfig', portal.crypto.EncryptedTextField(blank=True, verbose_name='kubeconfig')),
+                ('kubeconfig', core.crypto.EncryptedTextField(blank=True, verbose_name='kubeconfig')),
                 ('context', models.CharField(blank=True, max_length=200, verbose_name='kubeconfig context')),
                 ('api_url', models.URLField(blank=True, help_text='Only for the emulated sandbox cluster.', verbose_name='API URL')),
                 ('ingress_class', models.CharField(default='nginx', max_length=100, verbose_name='ingress class')),

@@ -12,15 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit import AuditContext, record
+from core.errors import InvalidTransition, NotAllowed
 from instances.choices import EXCLUSIVE_KINDS, TRANSITIONS, RequestKind, RequestSource, RequestStatus
-from instances.exceptions import InvalidTransition, NotAllowed
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
-from portal.audit import AuditContext, record
 
 
 class ChangeRequestQuerySet(models.QuerySet):
     def visible_to(self, user) -> "ChangeRequestQuerySet":
-        from portal.models.organisations import is_maintainer
+        from core.models.organisations import is_maintainer
 
         if not user.is_authenticated:
             return self.none()
@@ -47,7 +47,7 @@ class ChangeRequest(models.Model):
 
     kind = models.CharField(_("kind"), max_length=16, choices=RequestKind.choices)
     organisation = models.ForeignKey(
-        "portal.Organisation", on_delete=models.PROTECT, related_name="change_requests", verbose_name=_("organisation")
+        "core.Organisation", on_delete=models.PROTECT, related_name="change_requests", verbose_name=_("organisation")
     )
     application = models.ForeignKey(
         "instances.Application", on_delete=models.PROTECT, related_name="+", verbose_name=_("application")
@@ -166,12 +166,12 @@ class ChangeRequest(models.Model):
     # --- permission predicates (used by views to decide which buttons to show) -------------------------
 
     def can_review(self, user) -> bool:
-        from portal.models.organisations import is_maintainer
+        from core.models.organisations import is_maintainer
 
         return is_maintainer(user) and self.requested_by_id != user.pk
 
     def can_cancel(self, user) -> bool:
-        from portal.models.organisations import is_maintainer
+        from core.models.organisations import is_maintainer
 
         return user.is_authenticated and (is_maintainer(user) or self.requested_by_id == user.pk)
 
@@ -272,7 +272,7 @@ class ChangeRequest(models.Model):
     mark_failed.alters_data = True
 
     def _check_reviewer(self, ctx: AuditContext) -> None:
-        from portal.models.organisations import is_maintainer
+        from core.models.organisations import is_maintainer
 
         if ctx.user is None or not is_maintainer(ctx.user):
             raise NotAllowed(_("Only maintainers can approve or reject requests."))

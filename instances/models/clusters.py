@@ -3,8 +3,8 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.crypto import EncryptedTextField
 from instances.choices import ClusterConnection
-from portal.crypto import EncryptedTextField
 
 
 class Cluster(models.Model):
@@ -16,7 +16,6 @@ class Cluster(models.Model):
     )
     kubeconfig = EncryptedTextField(_("kubeconfig"), blank=True)
     context = models.CharField(_("kubeconfig context"), max_length=200, blank=True)
-    api_url = models.URLField(_("API URL"), blank=True, help_text=_("Only for the emulated sandbox cluster."))
     ingress_class = models.CharField(_("ingress class"), max_length=100, default="nginx")
     ingress_namespace = models.CharField(
         _("ingress controller namespace"),
@@ -46,7 +45,8 @@ class Cluster(models.Model):
 
     @property
     def is_emulated(self) -> bool:
-        return self.connection == ClusterConnection.EMULATOR
+        """An emulated API server (the sandbox) says so in its version, e.g. ``v1.32.0-kubesim``."""
+        return "kubesim" in self.server_version
 
     def client(self):
         """A client for this cluster, with the portal's timeouts on every call."""
@@ -57,6 +57,4 @@ class Cluster(models.Model):
         timeout = (settings.PORTAL_KUBE_CONNECT_TIMEOUT, settings.PORTAL_KUBE_READ_TIMEOUT)
         if self.connection == ClusterConnection.IN_CLUSTER:
             return ClusterClient.in_cluster(timeout=timeout)
-        if self.connection == ClusterConnection.EMULATOR:
-            return ClusterClient.for_url(self.api_url, timeout=timeout)
         return ClusterClient.from_kubeconfig(self.kubeconfig, context=self.context or None, timeout=timeout)

@@ -20,7 +20,7 @@ SLUG_MAX_LENGTH = 40
 class InstanceQuerySet(models.QuerySet):
     def visible_to(self, user) -> "InstanceQuerySet":
         """Every instance for maintainers; only their organisations' instances for everybody else."""
-        from portal.models.organisations import is_maintainer
+        from core.models.organisations import is_maintainer
 
         if not user.is_authenticated:
             return self.none()
@@ -40,7 +40,7 @@ class Instance(models.Model):
     """One running copy of an application for one organisation ("unique, isolated, independent")."""
 
     organisation = models.ForeignKey(
-        "portal.Organisation", on_delete=models.PROTECT, related_name="instances", verbose_name=_("organisation")
+        "core.Organisation", on_delete=models.PROTECT, related_name="instances", verbose_name=_("organisation")
     )
     application = models.ForeignKey(
         "instances.Application", on_delete=models.PROTECT, related_name="instances", verbose_name=_("application")

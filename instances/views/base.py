@@ -7,10 +7,10 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.generic import FormView
 
+from core.audit import AuditContext
+from core.errors import DomainError, NotAllowed
 from instances.choices import RequestStatus
-from instances.exceptions import DomainError, NotAllowed
 from instances.models import ChangeRequest
-from portal.audit import AuditContext
 
 
 class DomainFormView(LoginRequiredMixin, FormView):

@@ -7,16 +7,16 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.generic import DetailView
 
+from core.audit import AuditContext
+from core.errors import DomainError, NotAllowed
+from core.models import AuditEvent
+from core.models.organisations import is_maintainer
+from core.views import FilteredListView
 from instances.choices import RequestKind, RequestStatus
-from instances.exceptions import DomainError, NotAllowed
 from instances.filtersets import ChangeRequestFilterSet
 from instances.forms import ApproveForm, CancelForm, RejectForm
 from instances.models import ChangeRequest
 from instances.queries import conflicts_of, requests_with_conflicts
-from portal.audit import AuditContext
-from portal.models import AuditEvent
-from portal.models.organisations import is_maintainer
-from portal.views import FilteredListView
 
 
 def change_preview(change_request: ChangeRequest) -> dict:

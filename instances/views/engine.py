@@ -5,13 +5,13 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from core.models.organisations import is_maintainer
+from instances.engine.health import check_cluster
 from instances.models import Cluster, Instance, Operation
-from portal.models.organisations import is_maintainer
 
 
 class OperationDetailView(LoginRequiredMixin, DetailView):
@@ -63,23 +63,8 @@ class ClusterCheckView(MaintainerRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, pk):
-        from instances.kube.client import ClusterError
-
         cluster = get_object_or_404(Cluster, pk=pk)
-        client = None
-        try:
-            client = cluster.client()
-            ok, message = client.reachable()
-        except ClusterError as error:
-            ok, message = False, error.message
-        finally:
-            if client is not None:
-                client.close()
-        cluster.reachable = ok
-        cluster.server_version = message.removeprefix("Kubernetes ") if ok else ""
-        cluster.last_error = "" if ok else message
-        cluster.checked_at = timezone.now()
-        cluster.save(update_fields=["reachable", "server_version", "last_error", "checked_at"])
+        ok, _message = check_cluster(cluster)
         if ok:
             messages.success(request, _("Cluster %(name)s is reachable.") % {"name": cluster.name})
         else:

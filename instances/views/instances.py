@@ -7,6 +7,8 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.generic import DetailView
 
+from core.models.organisations import can_request_for, requestable_organisations
+from core.views import FilteredListView
 from instances import workflow
 from instances.filtersets import InstanceFilterSet
 from instances.forms import RequestBackupForm, RequestCreateForm, RequestDeleteForm, RequestUpdateForm
@@ -19,8 +21,6 @@ from instances.queries import (
     instances_with_last_request,
 )
 from instances.views.base import DomainFormView
-from portal.models.organisations import can_request_for, requestable_organisations
-from portal.views import FilteredListView
 
 INSTANCE_RELATED = ("organisation", "application", "current_version", "cluster")
 LAST_OPERATIONS = 10

@@ -12,7 +12,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.management.commands.seed_demo import DEMO_PASSWORD, UNIVERSITIES
+from instances.management.commands.seed_demo import DEMO_PASSWORD, UNIVERSITIES
 
 
 class Command(BaseCommand):
@@ -23,17 +23,17 @@ class Command(BaseCommand):
         parser.add_argument("--sandbox-port", type=int, default=8090)
 
     def handle(self, *args, addr: str, sandbox_port: int, **options):
-        from instances.choices import ClusterConnection
         from instances.models import Cluster
+        from instances.sandbox import SANDBOX_NAME
 
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         processes: dict[str, subprocess.Popen] = {}
-        use_sandbox = (
-            settings.PORTAL_SANDBOX and not Cluster.objects.exclude(connection=ClusterConnection.EMULATOR).exists()
-        )
+        use_sandbox = settings.PORTAL_SANDBOX and not Cluster.objects.exclude(name=SANDBOX_NAME).exists()
         try:
             if use_sandbox:
-                processes["sandbox"] = subprocess.Popen([*manage, "runsandbox", "--port", str(sandbox_port)])
+                processes["sandbox"] = subprocess.Popen(
+                    [sys.executable, "-m", "kubesim", "--port", str(sandbox_port)], cwd=settings.BASE_DIR
+                )
                 url = f"http://127.0.0.1:{sandbox_port}"
                 self._wait_for(url + "/version", processes["sandbox"])
                 self._restore(url)
@@ -70,9 +70,12 @@ class Command(BaseCommand):
         raise CommandError(f"the sandbox cluster did not answer at {url}")
 
     def _restore(self, url: str) -> None:
+        from instances.engine.health import check_cluster
         from instances.sandbox import ensure_sandbox_cluster, restore_sandbox
+        from kubesim import kubeconfig_for
 
-        cluster = ensure_sandbox_cluster(url)
+        cluster = ensure_sandbox_cluster(kubeconfig_for(url))
+        check_cluster(cluster)
         operations = restore_sandbox(cluster)
         self.stdout.write(f"Sandbox cluster at {url}: deploying {len(operations)} instance(s).")
 

@@ -1,0 +1,39 @@
+from django.contrib import admin
+
+from core.admin_audit import AuditedAdminMixin, audited_user_admin
+from core.models import AuditEvent, Membership, Organisation
+
+audited_user_admin()
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "contact_emails"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit trail cannot be edited or deleted from the admin."""
+
+    list_display = ["created_at", "actor_label", "action", "target_label", "organisation_id", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["actor_label", "target_label", "reason", "request_id"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,42 @@
+"""French is complete: no untranslated or fuzzy message, and the compiled catalogue matches the source."""
+
+import gettext
+import re
+from pathlib import Path
+
+import pytest
+from django.utils import translation
+
+LOCALE = Path(__file__).resolve().parents[2] / "locale" / "fr" / "LC_MESSAGES"
+
+
+def entries():
+    """(msgid, msgstr, flags) of every entry of the .po file, multi-line strings joined."""
+    text = (LOCALE / "django.po").read_text()
+    for block in text.split("\n\n"):
+        flags = " ".join(line for line in block.splitlines() if line.startswith("#,"))
+        msgid = "".join(re.findall(r'^(?:msgid|msgid_plural)? ?"(.*)"$', block.split("msgstr")[0], re.M))
+        msgstr = "".join(re.findall(r'"(.*)"$', "msgstr".join(block.split("msgstr")[1:]), re.M))
+        if "msgid" in block:
+            yield msgid, msgstr, flags
+
+
+def test_every_message_is_translated_and_none_is_fuzzy():
+    missing = [msgid for msgid, msgstr, flags in entries() if msgid and not msgstr]
+    fuzzy = [msgid for msgid, _msgstr, flags in entries() if "fuzzy" in flags and msgid]
+    assert missing == []
+    assert fuzzy == []
+
+
+def test_the_compiled_catalogue_is_up_to_date():
+    with (LOCALE / "django.mo").open("rb") as handle:
+        catalogue = gettext.GNUTranslations(handle)
+    stale = [msgid for msgid, msgstr, _f in entries() if msgid and "\\" not in msgid and "msgid_plural" not in msgid
+             and catalogue.gettext(msgid) == msgid and msgstr != msgid]  # fmt: skip
+    assert stale == [], "run `make messages` to compile the catalogue"
+
+
+@pytest.mark.parametrize(("english", "french"), [("Approve", "Approuver"), ("Instances", "Instances")])
+def test_django_serves_french(english, french):
+    with translation.override("fr"):
+        assert translation.gettext(english) == french
