@@ -36,6 +36,11 @@ class AuditContext:
     def system(cls, label: str) -> AuditContext:
         return cls(user=None, label=f"system: {label}")
 
+    @classmethod
+    def engine(cls, operation_pk: int | None = None) -> AuditContext:
+        """The deployment engine, acting for one operation (its id is the event's request id)."""
+        return cls(user=None, label="engine", request_id=f"operation-{operation_pk}" if operation_pk else "")
+
     @property
     def actor_label(self) -> str:
         if self.label:
@@ -49,19 +54,21 @@ def record(
     target: models.Model,
     *,
     organisation=None,
+    organisation_id: int | None = None,
+    label: str | None = None,
     before: dict | None = None,
     after: dict | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    """Append one audit event about ``target``."""
+    """Append one audit event about ``target`` (``label`` names it when ``str(target)`` would cost a query)."""
     return AuditEvent.objects.create(
         actor=ctx.user if ctx.user is not None and getattr(ctx.user, "pk", None) else None,
         actor_label=ctx.actor_label[:200],
         action=action,
-        organisation=organisation,
+        organisation_id=organisation.pk if organisation is not None else organisation_id,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
-        target_label=str(target)[:200],
+        target_label=(str(target) if label is None else label)[:200],
         before=before,
         after=after,
         reason=reason,

@@ -2,11 +2,12 @@
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.utils.translation import gettext as _
+from django.db.models import OuterRef, Subquery
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import ListView
 
 from core.filtersets import AuditEventFilterSet
-from core.models import AuditEvent
+from core.models import AuditEvent, JobRun
 from core.models.organisations import is_maintainer
 
 
@@ -38,21 +39,25 @@ class FilteredListView(LoginRequiredMixin, ListView):
         return context
 
 
-class AuditListView(FilteredListView):
-    """The audit trail, for maintainers only.
+class MaintainerRequiredMixin(LoginRequiredMixin):
+    """Pages for maintainers only. Others get 403 rather than 404: the page is not an object of another
+    organisation whose existence we would hide; every user knows the page exists, they may not read it."""
 
-    Others get 403 rather than 404: the page is not an object of another organisation whose existence we would
-    hide; every user knows the page exists, they are just not allowed to read it.
-    """
+    denied_message = _("Only maintainers can see this page.")
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not is_maintainer(request.user):
+            raise PermissionDenied(self.denied_message)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class AuditListView(MaintainerRequiredMixin, FilteredListView):
+    """The audit trail, for maintainers only."""
 
     template_name = "core/auditevent_list.html"
     filterset_class = AuditEventFilterSet
     context_object_name = "events"
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not is_maintainer(request.user):
-            raise PermissionDenied(_("Only maintainers can read the audit trail."))
-        return super().dispatch(request, *args, **kwargs)
+    denied_message = _("Only maintainers can read the audit trail.")
 
     def get_base_queryset(self):
         return (
@@ -60,3 +65,23 @@ class AuditListView(FilteredListView):
             .select_related("organisation")
             .order_by("-created_at", "-id")
         )
+
+
+class JobRunListView(MaintainerRequiredMixin, ListView):
+    """The periodic jobs: the last run of each (status, duration, result), then every recent run."""
+
+    template_name = "core/jobrun_list.html"
+    context_object_name = "runs"
+    paginate_by = 50
+
+    def get_queryset(self):
+        runs = JobRun.objects.order_by("-started_at", "-id")
+        name = self.request.GET.get("name", "")
+        return runs.filter(name=name) if name else runs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        newest = JobRun.objects.filter(name=OuterRef("name")).order_by("-started_at", "-id").values("pk")[:1]
+        context["latest"] = list(JobRun.objects.filter(pk__in=Subquery(newest)).order_by("name"))
+        context["name"] = self.request.GET.get("name", "")
+        return context

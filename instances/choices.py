@@ -13,6 +13,35 @@ class InstanceStatus(models.TextChoices):
     DELETING = "deleting", _("Deleting")
     DELETED = "deleted", _("Deleted")
 
+    @classmethod
+    def transitional(cls) -> tuple[str, ...]:
+        """Statuses an operation sets while it works; status sync leaves them alone."""
+        return (cls.PROVISIONING, cls.UPGRADING, cls.DELETING)
+
+    @classmethod
+    def observed(cls) -> tuple[str, ...]:
+        """Statuses status sync derives from the cluster."""
+        return (cls.RUNNING, cls.DEGRADED)
+
+
+# The instance transition table: status -> statuses it may move to. Every change goes through
+# Instance.transition(), which also lets an instance "stay" in its status while other fields change.
+INSTANCE_TRANSITIONS: dict[str, frozenset[str]] = {
+    InstanceStatus.PROVISIONING: frozenset({InstanceStatus.RUNNING, InstanceStatus.FAILED, InstanceStatus.DELETING}),
+    InstanceStatus.RUNNING: frozenset(
+        {InstanceStatus.UPGRADING, InstanceStatus.DEGRADED, InstanceStatus.FAILED, InstanceStatus.DELETING}
+    ),
+    InstanceStatus.UPGRADING: frozenset({InstanceStatus.RUNNING, InstanceStatus.DEGRADED, InstanceStatus.FAILED}),
+    InstanceStatus.DEGRADED: frozenset(
+        {InstanceStatus.RUNNING, InstanceStatus.UPGRADING, InstanceStatus.FAILED, InstanceStatus.DELETING}
+    ),
+    InstanceStatus.FAILED: frozenset(
+        {InstanceStatus.RUNNING, InstanceStatus.UPGRADING, InstanceStatus.DEGRADED, InstanceStatus.DELETING}
+    ),
+    InstanceStatus.DELETING: frozenset({InstanceStatus.DELETED, InstanceStatus.RUNNING, InstanceStatus.DEGRADED}),
+    InstanceStatus.DELETED: frozenset(),
+}
+
 
 class RequestKind(models.TextChoices):
     CREATE = "create", _("Create")
@@ -56,8 +85,8 @@ class RequestStatus(models.TextChoices):
         return (cls.SUBMITTED, cls.APPROVED, cls.SCHEDULED)
 
 
-# The transition table: status -> statuses it may move to. Every change goes through ChangeRequest methods.
-TRANSITIONS: dict[str, frozenset[str]] = {
+# The request transition table: status -> statuses it may move to. Every change goes through ChangeRequest methods.
+REQUEST_TRANSITIONS: dict[str, frozenset[str]] = {
     RequestStatus.SUBMITTED: frozenset({RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.CANCELLED}),
     RequestStatus.APPROVED: frozenset({RequestStatus.SCHEDULED, RequestStatus.RUNNING, RequestStatus.CANCELLED}),
     RequestStatus.SCHEDULED: frozenset({RequestStatus.RUNNING, RequestStatus.CANCELLED}),
@@ -69,7 +98,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class SizeProfile(models.TextChoices):
+class InstanceSize(models.TextChoices):
     SMALL = "small", _("Small")
     MEDIUM = "medium", _("Medium")
     LARGE = "large", _("Large")
@@ -97,6 +126,19 @@ class OperationStatus(models.TextChoices):
     @classmethod
     def active(cls) -> tuple[str, ...]:
         return (cls.QUEUED, cls.RUNNING)
+
+
+# The operation transition table. A running operation goes back to "queued" to be retried after a transient
+# cluster error; a queued one can end without running (its instance's sandbox restarted, for instance).
+OPERATION_TRANSITIONS: dict[str, frozenset[str]] = {
+    OperationStatus.QUEUED: frozenset({OperationStatus.RUNNING, OperationStatus.FAILED, OperationStatus.ERRORED}),
+    OperationStatus.RUNNING: frozenset(
+        {OperationStatus.QUEUED, OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.ERRORED}
+    ),
+    OperationStatus.SUCCEEDED: frozenset(),
+    OperationStatus.FAILED: frozenset(),
+    OperationStatus.ERRORED: frozenset(),
+}
 
 
 class BackupTrigger(models.TextChoices):

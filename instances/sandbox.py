@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from core.messages import Message, msg
 from instances.choices import ClusterConnection, InstanceStatus, OperationKind, OperationStatus
 from instances.models import Cluster, Instance, Operation
 
@@ -35,15 +36,18 @@ def restore_sandbox(cluster: Cluster) -> list[Operation]:
     with transaction.atomic():
         active = Operation.objects.filter(instance__cluster=cluster, status__in=OperationStatus.active())
         for pk in active.values_list("pk", flat=True):
-            end_operation(pk, OperationStatus.FAILED, "the sandbox restarted", from_statuses=OperationStatus.active())
+            message = Message(msg("the sandbox restarted"))
+            end_operation(pk, OperationStatus.FAILED, message, from_statuses=OperationStatus.active())
         live = Instance.objects.filter(cluster=cluster, current_version__isnull=False).exclude(
             status__in=(InstanceStatus.DELETED, InstanceStatus.DELETING)
         )
         for instance in live:
-            # The emulator starts empty: whatever was applied before is gone, so force a full apply.
-            Instance.objects.filter(pk=instance.pk).update(drift=True, drift_detail="the sandbox restarted")
+            # The emulator starts empty: whatever was applied before is gone, so apply everything again.
             operation = Operation.objects.create(
-                kind=OperationKind.DEPLOY, instance=instance, target_version=instance.current_version
+                kind=OperationKind.DEPLOY,
+                instance=instance,
+                target_version=instance.current_version,
+                full_resync=True,
             )
             operation.rq_job_id = new_job_id(operation.pk)
             operation.save(update_fields=["rq_job_id"])

@@ -14,6 +14,7 @@ urlpatterns = [
     path("instances/<slug:slug>/delete/", views.RequestDeleteView.as_view(), name="request_delete"),
     path("instances/<slug:slug>/backup/", views.RequestBackupView.as_view(), name="request_backup"),
     path("instances/<slug:slug>/rollout/", views.InstanceRolloutView.as_view(), name="instance_rollout"),
+    path("instances/<slug:slug>/resync/", views.InstanceResyncView.as_view(), name="instance_resync"),
     path("operations/<int:pk>/", views.OperationDetailView.as_view(), name="operation_detail"),
     path("clusters/", views.ClusterListView.as_view(), name="cluster_list"),
     path("clusters/<int:pk>/check/", views.ClusterCheckView.as_view(), name="cluster_check"),

@@ -16,8 +16,11 @@ from django.utils.translation import gettext as _
 
 from core.audit import AuditContext, record
 from core.errors import Conflict, NotAllowed
+from core.jobs import enqueue_on_commit
 from core.models.organisations import can_request_for
-from instances.choices import EXCLUSIVE_KINDS, RequestKind, RequestSource, RequestStatus
+from instances.choices import EXCLUSIVE_KINDS, RequestKind, RequestSource
+from instances.engine.dispatcher import hand_over
+from instances.engine.rendering import render_preview
 from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
 
@@ -86,11 +89,15 @@ def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
             request.save()
             record(ctx, "request.submitted", request, organisation=request.organisation, after=request.snapshot())
             if request.kind == RequestKind.BACKUP and not settings.PORTAL_BACKUP_NEEDS_APPROVAL:
-                request._transition(AuditContext.system("backups need no approval"), RequestStatus.APPROVED)
+                request.approve_automatically(AuditContext.system("backups need no approval"))
+                transaction.on_commit(lambda: hand_over(request.pk))
             else:
                 from instances.notifications import notify_submitted
 
                 transaction.on_commit(lambda: notify_submitted(request.pk))
+            if request.kind == RequestKind.UPDATE:
+                # The reviewer's preview is rendered now, in the background, not when they open the request.
+                enqueue_on_commit(render_preview, request.pk)
     except IntegrityError as exc:
         # Another request slipped in between our check and the insert; the database constraint caught it.
         existing = open_exclusive_request(request.instance) if request.instance_id else None
@@ -98,6 +105,12 @@ def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
             raise Conflict(_conflict_message(existing)) from exc
         raise Conflict(_("A request for %(name)s is already open.") % {"name": request.target_name}) from exc
     return request
+
+
+def approve(ctx: AuditContext, request: ChangeRequest, reason: str = "") -> None:
+    """A maintainer approves ``request``; once that commits, it starts at once if due, or at its time."""
+    request.approve(ctx, reason=reason)
+    transaction.on_commit(lambda: hand_over(request.pk))
 
 
 def request_create(

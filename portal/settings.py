@@ -286,6 +286,8 @@ PORTAL_RETRY_BASE_DELAY = env_int("PORTAL_RETRY_BASE_DELAY", 10)
 # A running operation that shows no sign of life for this long lost its worker; the dispatcher ends it.
 PORTAL_OPERATION_STALE_AFTER = env_int("PORTAL_OPERATION_STALE_AFTER", 300)
 PORTAL_DISPATCH_INTERVAL = env_int("PORTAL_DISPATCH_INTERVAL", 30)
+# Runs of the periodic jobs (the "Jobs" page) are kept this many days.
+PORTAL_JOB_HISTORY_DAYS = env_int("PORTAL_JOB_HISTORY_DAYS", 7)
 PORTAL_SYNC_INTERVAL = env_int("PORTAL_SYNC_INTERVAL", 60)
 # An instance without a successful backup for this long is flagged.
 PORTAL_BACKUP_MAX_AGE_HOURS = env_int("PORTAL_BACKUP_MAX_AGE_HOURS", 26)

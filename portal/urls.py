@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from core.api.urls import PortalRouter
 from core.api.urls import router as core_api
-from core.views import AuditListView
+from core.views import AuditListView, JobRunListView
 from instances.api.urls import router as instances_api
 from instances.views.dashboard import HomeView
 
@@ -16,6 +16,7 @@ api.registry.extend(core_api.registry + instances_api.registry)
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("audit/", AuditListView.as_view(), name="audit_list"),
+    path("jobs/", JobRunListView.as_view(), name="jobrun_list"),
     path("", include("instances.urls")),
     path("api/", include(api.urls)),
     path("accounts/", include("allauth.urls")),

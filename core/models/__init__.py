@@ -1,4 +1,5 @@
 from .audit import AuditEvent
+from .jobs import JobRun, JobRunStatus
 from .organisations import Membership, Organisation
 
-__all__ = ["AuditEvent", "Membership", "Organisation"]
+__all__ = ["AuditEvent", "JobRun", "JobRunStatus", "Membership", "Organisation"]

@@ -3,6 +3,9 @@
 from django import forms, template
 from django.utils.html import format_html
 
+from core import messages
+from core.models import JobRunStatus
+
 register = template.Library()
 
 
@@ -96,6 +99,22 @@ def diff_lines(text):
             css = ""
         lines.append((css, line))
     return lines
+
+
+JOB_STATUS_COLOURS = {JobRunStatus.RUNNING: "info", JobRunStatus.SUCCEEDED: "success", JobRunStatus.FAILED: "danger"}
+
+
+@register.simple_tag
+def job_status_badge(value):
+    return badge(JobRunStatus, JOB_STATUS_COLOURS, value)
+
+
+@register.filter
+def log_message(line):
+    """A stored log line's sentence in the reader's language (its English text when it was not kept as one)."""
+    if not isinstance(line, dict):
+        return line
+    return messages.render(line if "text" in line else None, line.get("message", ""))
 
 
 @register.filter

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from core.api.mixins import SafeLookupMixin
 from core.audit import AuditContext
+from instances import workflow
 from instances.api.filtersets import ChangeRequestFilterSet, InstanceFilterSet
 from instances.api.serializers import (
     ApplicationSerializer,
@@ -85,25 +86,25 @@ class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
         change_request = serializer.file(AuditContext.from_request(request))
         return self._reply(change_request, status.HTTP_201_CREATED)
 
-    def _review(self, request, transition: str) -> Response:
-        """AWX-style action: find the request (404 if invisible), read the reason, make one transition."""
+    def _review(self, request, perform) -> Response:
+        """AWX-style action: find the request (404 if invisible), read the reason, make one domain call."""
         change_request = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        getattr(change_request, transition)(AuditContext.from_request(request), serializer.validated_data["reason"])
+        perform(AuditContext.from_request(request), change_request, serializer.validated_data["reason"])
         return self._reply(change_request)
 
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Approve a submitted request (maintainers, never their own); an optional "reason"."""
-        return self._review(request, "approve")
+        return self._review(request, workflow.approve)
 
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject a submitted request (maintainers, never their own); "reason" is required."""
-        return self._review(request, "reject")
+        return self._review(request, lambda ctx, change_request, reason: change_request.reject(ctx, reason))
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Withdraw a request before it starts (its requester or a maintainer); an optional "reason"."""
-        return self._review(request, "cancel")
+        return self._review(request, lambda ctx, change_request, reason: change_request.cancel(ctx, reason))

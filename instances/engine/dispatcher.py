@@ -1,9 +1,11 @@
-"""The periodic dispatcher: PostgreSQL is the truth, Redis only carries work.
+"""Turning approved requests into operations: at once when a request is approved, at its time when it is
+scheduled for later, and — PostgreSQL being the truth and Redis only carrying work — by a periodic safety net.
 
-Every ``PORTAL_DISPATCH_INTERVAL`` seconds it
-- starts approved requests whose time has come (one operation per instance at a time),
-- re-enqueues queued operations whose RQ job vanished (Redis flushed or restarted),
-- ends running operations whose worker died (no sign of life for ``PORTAL_OPERATION_STALE_AFTER``).
+- ``hand_over`` runs when an approval commits: a request that is due starts now; one meant for later is given
+  to the RQ scheduler for its time.
+- ``dispatch`` (every ``PORTAL_DISPATCH_INTERVAL`` seconds) starts what is due and was not started (Redis lost
+  it, the instance was busy), re-enqueues queued operations whose RQ job vanished, and ends running operations
+  whose worker died (no sign of life for ``PORTAL_OPERATION_STALE_AFTER``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from core.jobs import job_exists
+from core.jobs import enqueue_at, job_exists, periodic
+from core.messages import Message, msg
 from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestKind, RequestStatus
 from instances.engine.runner import ENGINE, QUEUE, end_operation, enqueue_operation, finish_request, new_job_id
 from instances.models import ChangeRequest, Cluster, Instance, Operation
+from instances.models.instances import default_hostname
 
 logger = logging.getLogger("instances.engine")
 
@@ -42,8 +46,9 @@ class DispatchReport:
         return f"started {self.started}, requeued {self.requeued}, recovered {self.recovered}"
 
 
+@periodic("dispatch")
 def dispatch(now: datetime.datetime | None = None) -> str:
-    """The periodic job (see module docstring)."""
+    """The periodic safety net (see module docstring)."""
     now = now or timezone.now()
     report = DispatchReport()
     recover_dead_operations(now, report)
@@ -57,6 +62,23 @@ def dispatch(now: datetime.datetime | None = None) -> str:
     if report.started or report.requeued or report.recovered:
         logger.info("dispatch: %s", report)
     return str(report)
+
+
+def hand_over(request_pk: int) -> None:
+    """After an approval commits: start the request now if it is due, or schedule its start for its time.
+
+    Failing here loses nothing: the periodic dispatch starts whatever is due and was not started.
+    """
+    request = ChangeRequest.objects.filter(pk=request_pk).values("status", "scheduled_for").first()
+    if request is None:
+        return
+    try:
+        if request["status"] == RequestStatus.SCHEDULED and request["scheduled_for"]:
+            enqueue_at(request["scheduled_for"], start_request, request_pk, job_id=f"start-request-{request_pk}")
+        elif request["status"] == RequestStatus.APPROVED:
+            start_request(request_pk)
+    except (DatabaseError, OSError, ConnectionError):
+        logger.warning("request %s: not handed over now; the dispatcher will start it", request_pk, exc_info=True)
 
 
 def start_request(request_pk: int, now: datetime.datetime | None = None) -> Operation | None:
@@ -94,6 +116,29 @@ def start_request(request_pk: int, now: datetime.datetime | None = None) -> Oper
     return operation
 
 
+def start_resync(instance: Instance) -> Operation | None:
+    """A maintainer's full resync: re-apply every object of the instance at its version, and prune.
+
+    None when the instance has no version yet, is deleted, or has an operation in progress.
+    """
+    if instance.current_version_id is None or not instance.accepts_requests:
+        return None
+    try:
+        with transaction.atomic():
+            operation = Operation.objects.create(
+                kind=OperationKind.DEPLOY,
+                instance=instance,
+                target_version_id=instance.current_version_id,
+                full_resync=True,
+            )
+            operation.rq_job_id = new_job_id(operation.pk)
+            operation.save(update_fields=["rq_job_id"])
+            enqueue_operation(operation)
+    except IntegrityError:
+        return None
+    return operation
+
+
 def _create_instance(request: ChangeRequest) -> Instance | None:
     """The instance a create request asked for, on the default cluster."""
     cluster = Cluster.objects.filter(is_default=True).first() or Cluster.objects.order_by("pk").first()
@@ -106,13 +151,14 @@ def _create_instance(request: ChangeRequest) -> Instance | None:
                 organisation=request.organisation,
                 application=request.application,
                 slug=request.proposed_slug,
-                hostname=f"{request.proposed_slug}.{cluster.domain}",
+                hostname=default_hostname(request.proposed_slug, cluster),
                 cluster=cluster,
                 status=InstanceStatus.PROVISIONING,
             )
     except IntegrityError:
         request.mark_running(ENGINE)
-        finish_request(request.pk, False, f"an instance named {request.proposed_slug} already exists")
+        text = msg("an instance named %(slug)s already exists")
+        finish_request(request.pk, False, Message(text, {"slug": request.proposed_slug}))
         return None
     request.instance = instance
     request.save(update_fields=["instance", "updated_at"])
@@ -135,10 +181,10 @@ def recover_dead_operations(now: datetime.datetime, report: DispatchReport) -> N
     """Running operations that stopped beating lost their worker: they end failed, with the reason."""
     stale = now - datetime.timedelta(seconds=settings.PORTAL_OPERATION_STALE_AFTER)
     for operation in Operation.objects.filter(status=OperationStatus.RUNNING, heartbeat_at__lt=stale):
-        message = (
-            f"the worker stopped responding (last sign of life {operation.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); "
-            "the operation was ended so the instance is not blocked; check the instance and request again"
+        text = msg(
+            "the worker stopped responding (last sign of life %(time)s UTC); the operation was ended so the "
+            "instance is not blocked; check the instance and request again"
         )
-        line = {"time": now.isoformat(), "level": "error", "message": message}
-        if end_operation(operation.pk, OperationStatus.FAILED, message, log_line=line):
+        message = Message(text, {"time": f"{operation.heartbeat_at:%Y-%m-%d %H:%M:%S}"})
+        if end_operation(operation.pk, OperationStatus.FAILED, message):
             report.recovered.append(operation.pk)

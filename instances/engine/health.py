@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from instances.kube.client import ClusterError
+from core.jobs import periodic
+from instances.kube.errors import ClusterError
 from instances.models import Cluster
 
 
@@ -32,6 +33,7 @@ def check_cluster(cluster: Cluster) -> tuple[bool, str]:
     return ok, message
 
 
+@periodic("check_clusters")
 def check_clusters() -> str:
     """The periodic job: check every cluster; one that does not answer does not stop the others."""
     return "; ".join(f"{cluster}: {check_cluster(cluster)[1]}" for cluster in Cluster.objects.all())

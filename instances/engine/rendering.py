@@ -1,16 +1,25 @@
-"""From an instance and a version to rendered manifests, and the diff against what was applied last."""
+"""From an instance and a version to rendered manifests, the diff against what was applied last, and the
+approval preview (rendered once per request and kept until what it depends on changes)."""
 
 from __future__ import annotations
 
 import difflib
+import logging
+import hashlib
+import json
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
-from instances.choices import OperationStatus
-from instances.kube.overlay import ImageRef, OverlaySpec, RenderedManifests, render
-from instances.models import ApplicationVersion, Instance, Operation
+from instances.choices import OperationStatus, RequestKind
+from instances.kube.kustomize import KustomizeError
+from instances.kube.names import InvalidSpec
+from instances.kube.overlay import ImageRef, OverlaySpec
+from instances.kube.render import RenderedManifests, render
+from instances.models import ApplicationVersion, ChangeRequest, Instance, Operation
 
+logger = logging.getLogger(__name__)
 BASES_DIR = Path(__file__).resolve().parent.parent / "bases"
 
 
@@ -18,8 +27,17 @@ def base_path(application) -> Path:
     """The application's Kustomize base, which must live under the portal's bases directory."""
     path = (BASES_DIR / application.kustomize_base).resolve()
     if BASES_DIR.resolve() not in path.parents:
-        raise ValueError(f"Kustomize base {application.kustomize_base!r} is outside {BASES_DIR}.")
+        raise InvalidSpec(f"Kustomize base {application.kustomize_base!r} is outside {BASES_DIR}.")
     return path
+
+
+def base_digest(application) -> str:
+    """A hash of the files of the application's base: a render depends on them."""
+    digest = hashlib.sha256()
+    root = base_path(application)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def spec_for(instance: Instance, version: ApplicationVersion) -> OverlaySpec:
@@ -68,3 +86,75 @@ def diff(old: str, new: str, old_label: str = "applied", new_label: str = "rende
             old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=old_label, tofile=new_label, n=3
         )
     )
+
+
+def object_digest(obj: dict) -> str:
+    """A hash of one rendered object: when it is the one recorded for the last apply, the object is unchanged."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# --- the approval preview ------------------------------------------------------------------------------------
+
+
+def preview_key(change_request: ChangeRequest, last: Operation | None) -> str:
+    """What a preview depends on: the base's files, the version and its images, the instance's own settings
+    (its last change), and the manifests applied last. When any of these changes, the preview is rendered again."""
+    instance, version = change_request.instance, change_request.target_version
+    parts = [
+        base_digest(instance.application),
+        str(version.pk),
+        json.dumps(instance.application.images, sort_keys=True),
+        instance.updated_at.isoformat(),
+        str(last.pk if last else 0),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def preview(change_request: ChangeRequest) -> dict:
+    """What approving an upgrade would change on the cluster: the diff of the manifests it would render.
+
+    Rendered once and stored on the request with its key; rendered again only when the key changes. Any
+    failure (a broken base, invalid settings) is reported as text rather than breaking the page.
+    """
+    if change_request.kind == RequestKind.CREATE or not change_request.instance_id:
+        return {"unavailable": _("The instance does not exist yet: everything will be created.")}
+    last = last_applied(change_request.instance)
+    try:
+        key = preview_key(change_request, last)
+    except (InvalidSpec, OSError) as exc:
+        return {"error": _("Preview unavailable: %(message)s") % {"message": exc}}
+    stored = change_request.preview or {}
+    if stored.get("key") != key:
+        try:
+            rendered = render_instance(change_request.instance, change_request.target_version)
+            stored = {
+                "key": key,
+                "diff": diff(last.manifests if last else "", rendered.yaml),
+                "sha256": rendered.sha256,
+                "first": last is None,
+            }
+        except (KustomizeError, InvalidSpec) as exc:
+            stored = {"key": key, "error": str(exc)}
+        except Exception as exc:  # the request page must show, whatever went wrong in the render
+            logger.exception("preview of request %s failed", change_request.pk)
+            return {"error": _("Preview unavailable: %(message)s") % {"message": exc}}
+        ChangeRequest.objects.filter(pk=change_request.pk).update(preview=stored)
+        change_request.preview = stored
+    if "error" in stored:
+        return {"error": _("Preview unavailable: %(message)s") % {"message": stored["error"]}}
+    return {key: stored[key] for key in ("diff", "sha256", "first")}
+
+
+def render_preview(request_pk: int) -> str:
+    """The job run when a request is filed, so that the reviewer's first look costs no render."""
+    change_request = (
+        ChangeRequest.objects.select_related(
+            "instance__application", "instance__organisation", "instance__cluster", "target_version"
+        )
+        .filter(pk=request_pk)
+        .first()
+    )
+    if change_request is None or change_request.kind != RequestKind.UPDATE:
+        return "no preview"
+    result = preview(change_request)
+    return "preview ready" if "diff" in result else "no preview"

@@ -1,9 +1,11 @@
 """Running an operation: claim it, do it, end it — the one job function the worker executes.
 
-start → run → finish, as NetBox's JobRunner: an expected failure (``JobFailed``, a permanent cluster error,
-a Kustomize error) ends the operation "failed" with its message; a transient cluster error (409, 429, 5xx,
-timeout) puts it back in the queue with exponential backoff until ``PORTAL_OPERATION_MAX_ATTEMPTS``; anything
-else is a crash and ends it "errored" with the traceback kept in the log.
+start → run → finish, as NetBox's JobRunner. An expected failure (``OperationFailed``: a rollout that timed out,
+a failed backup, a cluster that refuses the change, a render that fails) ends the operation "failed" with its
+message. A transient cluster error (409, 429, 5xx, timeout) puts it back in the queue with exponential backoff
+until ``PORTAL_OPERATION_MAX_ATTEMPTS``. Anything else is a bug: the operation ends "errored" with "internal
+error, reference <id>"; the traceback goes to the server log under that reference and to the operation's
+``traceback`` field, which only maintainers see.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.audit import AuditContext
-from core.jobs import JobFailed, enqueue, enqueue_on_commit
+from core.jobs import enqueue, enqueue_on_commit
+from core.messages import Message, msg
 from instances.choices import InstanceStatus, OperationStatus, RequestStatus
-from instances.engine.log import OperationLog
-from instances.kube.client import PermanentClusterError, TransientClusterError
+from instances.engine.errors import ClusterRefused, ClusterUnreachable, OperationFailed, RenderFailed
+from instances.engine.log import OperationLog, log_line
+from instances.kube.errors import PermanentClusterError, TransientClusterError
 from instances.kube.kustomize import KustomizeError
+from instances.kube.names import InvalidSpec
 from instances.models import ChangeRequest, Instance, Operation
 
 logger = logging.getLogger("instances.engine")
-ENGINE = AuditContext.system("deployment engine")
+ENGINE = AuditContext.engine()
 QUEUE = "operations"
 
 
@@ -51,11 +56,12 @@ def backoff(attempt: int) -> float:
 def run_operation(operation_pk: int) -> str:
     """The RQ job: runs one operation if it is still queued (a duplicate or late delivery does nothing)."""
     now = timezone.now()
-    claimed = Operation.objects.filter(pk=operation_pk, status=OperationStatus.QUEUED).update(
-        status=OperationStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
+    operation = Operation(pk=operation_pk)
+    claimed = operation.transition(
+        AuditContext.engine(operation_pk),
+        OperationStatus.RUNNING,
+        fields={"started_at": now, "heartbeat_at": now, "attempts": F("attempts") + 1},
+        only_from=(OperationStatus.QUEUED,),
     )
     if not claimed:
         return f"operation {operation_pk} is no longer queued; nothing to do"
@@ -63,57 +69,62 @@ def run_operation(operation_pk: int) -> str:
         operation = Operation.objects.select_related(
             "instance__application", "instance__organisation", "instance__cluster", "target_version", "request"
         ).get(pk=operation_pk)
-    except Exception as error:
-        # E.g. a kubeconfig that no longer decrypts: end it now, with the reason, rather than leave it running.
-        logger.exception("operation %s could not be loaded", operation_pk)
-        end_operation(operation_pk, OperationStatus.ERRORED, f"internal error: {error.__class__.__name__}: {error}")
-        return f"operation {operation_pk}: errored"
-    log = OperationLog(operation)
-    log(f"{operation.get_kind_display()} started (attempt {operation.attempts})")
-    from instances.engine.steps import HANDLERS
-
-    try:
-        cluster = operation.instance.cluster
-        if cluster is None:
-            raise JobFailed(f"{operation.instance} has no cluster")
-        client = cluster.client()
-        try:
-            result = HANDLERS[operation.kind](operation, log, client)
-        finally:
-            client.close()
+        log = OperationLog(operation)
+        log(msg("%(kind)s started (attempt %(attempt)s)"), kind=operation.kind, attempt=operation.attempts)
+        result = execute(operation, log)
     except TransientClusterError as error:
         if operation.attempts < settings.PORTAL_OPERATION_MAX_ATTEMPTS:
             delay = backoff(operation.attempts)
-            log(f"transient cluster error, retrying in {delay:g}s: {error}", level="warning")
+            log(msg("transient cluster error, retrying in %(delay)ss: %(error)s"), level="warning", delay=f"{delay:g}",
+                error=error.message)  # fmt: skip
             retry(operation, delay)
             return f"operation {operation_pk} will be retried"
-        finish(operation, log, OperationStatus.FAILED,
-               f"gave up after {operation.attempts} attempts; last error: {error}")  # fmt: skip
-    except (JobFailed, PermanentClusterError, KustomizeError, ValueError) as error:
-        finish(operation, log, OperationStatus.FAILED, str(error))
+        finish(operation, OperationStatus.FAILED, ClusterUnreachable(operation.attempts, error.message).reason)
+    except OperationFailed as failure:
+        finish(operation, OperationStatus.FAILED, failure.reason)
     except Exception as error:
-        logger.exception("operation %s crashed", operation_pk)
-        log(traceback.format_exc(limit=20), level="error")
-        finish(operation, log, OperationStatus.ERRORED, f"internal error: {error.__class__.__name__}: {error}")
+        reference = uuid.uuid4().hex[:12]
+        logger.exception("operation %s crashed (reference %s)", operation_pk, reference)
+        message = Message(msg("internal error, reference %(reference)s"), {"reference": reference})
+        details = f"reference {reference}\n" + "".join(traceback.format_exception(error, limit=30))
+        finish(operation, OperationStatus.ERRORED, message, traceback_text=details)
     else:
-        finish(operation, log, OperationStatus.SUCCEEDED, result)
+        finish(operation, OperationStatus.SUCCEEDED, result)
     return f"operation {operation_pk}: {operation.status}"
+
+
+def execute(operation: Operation, log: OperationLog) -> Message:
+    """Run the operation's handler against its cluster; cluster and render errors become expected failures."""
+    from instances.engine.steps import HANDLERS
+
+    cluster = operation.instance.cluster
+    if cluster is None:
+        raise OperationFailed(msg("%(instance)s has no cluster"), instance=operation.instance.slug)
+    try:
+        with cluster.client() as client:
+            return HANDLERS[operation.kind](operation, log, client)
+    except PermanentClusterError as error:
+        raise ClusterRefused(error.message) from None
+    except (KustomizeError, InvalidSpec) as error:
+        raise RenderFailed(str(error)) from None
 
 
 def retry(operation: Operation, delay: float) -> None:
     """Back to the queue under a new job id; the operation stays the instance's active one meanwhile."""
     job_id = new_job_id(operation.pk)
-    Operation.objects.filter(pk=operation.pk, status=OperationStatus.RUNNING).update(
-        status=OperationStatus.QUEUED, rq_job_id=job_id, queued_at=timezone.now()
+    moved = operation.transition(
+        AuditContext.engine(operation.pk),
+        OperationStatus.QUEUED,
+        fields={"rq_job_id": job_id, "queued_at": timezone.now()},
+        only_from=(OperationStatus.RUNNING,),
     )
-    operation.rq_job_id = job_id
-    enqueue_operation(operation, delay=delay, on_commit=False)
+    if moved:
+        enqueue_operation(operation, delay=delay, on_commit=False)
 
 
-def finish(operation: Operation, log: OperationLog, status: str, message: str) -> None:
+def finish(operation: Operation, status: str, message: Message, *, traceback_text: str = "") -> None:
     """End the operation and its request; tell the requester."""
-    log(message, level="info" if status == OperationStatus.SUCCEEDED else "error")
-    end_operation(operation.pk, status, message)
+    end_operation(operation.pk, status, message, traceback_text=traceback_text)
     operation.status = status
 
 
@@ -129,36 +140,46 @@ SETTLED_AFTER_FAILURE = {
 def end_operation(
     operation_pk: int,
     status: str,
-    message: str,
+    message: Message,
     *,
     from_statuses: tuple[str, ...] = (OperationStatus.RUNNING,),
-    log_line: dict | None = None,
+    traceback_text: str = "",
 ) -> bool:
-    """The one way an operation ends: its row, its request, and an instance never left half-way.
-
-    Conditional on the operation still being in ``from_statuses``, so a late or duplicate caller changes nothing.
-    """
+    """The one way an operation ends: its row, its log's last line, its request, and an instance never left
+    half-way. Conditional on the operation still being in ``from_statuses``: a late or duplicate caller changes
+    nothing."""
+    ctx = AuditContext.engine(operation_pk)
+    failed = status != OperationStatus.SUCCEEDED
     with transaction.atomic():
         operation = Operation.objects.select_for_update().filter(pk=operation_pk, status__in=from_statuses).first()
         if operation is None:
             return False
-        operation.status = status
-        operation.finished_at = timezone.now()
-        operation.error = "" if status == OperationStatus.SUCCEEDED else message
-        fields = ["status", "finished_at", "error"]
-        if log_line:
-            operation.log = [*operation.log, log_line]
-            fields.append("log")
-        operation.save(update_fields=fields)
-        if status != OperationStatus.SUCCEEDED:
+        line = log_line(message, "error" if failed else "info")
+        ended = operation.transition(
+            ctx,
+            status,
+            fields={
+                "finished_at": timezone.now(),
+                "error": message.english if failed else "",
+                "error_message": message.as_json() if failed else None,
+                "traceback": traceback_text,
+                "log": [*operation.log, line],
+            },
+            only_from=from_statuses,
+            reason=message.english if failed else "",
+        )
+        if not ended:
+            return False
+        if failed:
+            instance = Instance.objects.only("pk", "slug").get(pk=operation.instance_id)
             for transitional, settled in SETTLED_AFTER_FAILURE.items():
-                Instance.objects.filter(pk=operation.instance_id, status=transitional).update(status=settled)
+                instance.transition(ctx, settled, only_from=(transitional,))
         if operation.request_id:
-            finish_request(operation.request_id, status == OperationStatus.SUCCEEDED, message)
+            finish_request(operation.request_id, not failed, message)
     return True
 
 
-def finish_request(request_pk: int, succeeded: bool, message: str) -> None:
+def finish_request(request_pk: int, succeeded: bool, message: Message) -> None:
     request = ChangeRequest.objects.get(pk=request_pk)
     if request.status != RequestStatus.RUNNING:
         return

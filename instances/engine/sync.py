@@ -1,4 +1,8 @@
-"""Periodic status sync: workload health, drift and backup history, with one list call per kind per cluster."""
+"""Periodic syncs from the clusters, each with one list call per kind per cluster whatever the fleet's size:
+
+- status: workload health (running or degraded) and drift (running images that differ from the applied ones);
+- backups: the history of every instance's timemachine Jobs, scheduled ones included.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +12,61 @@ from collections import defaultdict
 from django.db import transaction
 from django.utils import timezone
 
+from core.audit import AuditContext
+from core.jobs import periodic
 from instances.choices import BackupStatus, BackupTrigger, InstanceStatus
-from instances.engine.steps import record_snapshots, workload_images
-from instances.kube.client import ClusterError
-from instances.kube.overlay import IDENTITY_LABEL_KEYS, MANAGED_BY
+from instances.engine.apply import record_snapshots, workload_images
+from instances.kube.errors import ClusterError
+from instances.kube.kinds import BACKUP_TRIGGER_LABEL, INSTANCE_LABEL, MANAGED_SELECTOR
 from instances.kube.rollout import JobPhase, job_status, workload_status
 from instances.models import Backup, Cluster, Instance
 
 logger = logging.getLogger("instances.engine")
-MANAGED = f"{IDENTITY_LABEL_KEYS[0]}={MANAGED_BY}"
-INSTANCE_LABEL = IDENTITY_LABEL_KEYS[2]
-TRIGGER_LABEL = "saas-portal.io/backup-trigger"
-# Only these statuses are derived from the cluster; the others belong to a running operation.
-SYNCED_STATUSES = (InstanceStatus.RUNNING, InstanceStatus.DEGRADED)
+STATUS_SYNC = AuditContext.system("status sync")
 
 
-def sync_status() -> str:
-    """Sync every cluster; a broken cluster does not stop the others."""
+def _each_cluster(sync) -> str:
+    """Run ``sync`` on every cluster that has instances; a broken cluster does not stop the others."""
     results = []
     for cluster in Cluster.objects.all():
         try:
-            results.append(sync_cluster(cluster))
+            results.append(sync(cluster))
         except ClusterError as error:
-            logger.warning("status sync of %s failed: %s", cluster, error)
+            logger.warning("%s of %s failed: %s", sync.__name__, cluster, error)
             results.append(f"{cluster}: {error}")
     return "; ".join(results)
 
 
-def sync_cluster(cluster: Cluster) -> str:
-    instances = {
+def _live_instances(cluster: Cluster) -> dict[str, Instance]:
+    return {
         i.slug: i
         for i in Instance.objects.filter(cluster=cluster)
         .exclude(status=InstanceStatus.DELETED)
         .select_related("application")
     }
+
+
+@periodic("sync_status")
+def sync_status() -> str:
+    """Workload health and drift of every instance of every cluster."""
+    return _each_cluster(sync_cluster)
+
+
+@periodic("sync_backups")
+def sync_backups() -> str:
+    """Backup history of every instance of every cluster."""
+    return _each_cluster(sync_cluster_backups)
+
+
+def sync_cluster(cluster: Cluster) -> str:
+    instances = _live_instances(cluster)
     if not instances:
         return f"{cluster}: no instance"
     with cluster.client() as client:
-        workloads = client.list_managed("Deployment", MANAGED) + client.list_managed("StatefulSet", MANAGED)
-        jobs = client.list_managed("Job", MANAGED)
-        namespaces = {n["metadata"]["name"] for n in client.list_managed("Namespace", MANAGED)}
+        workloads = client.list_managed("Deployment", MANAGED_SELECTOR) + client.list_managed(
+            "StatefulSet", MANAGED_SELECTOR
+        )
+        namespaces = {n["metadata"]["name"] for n in client.list_managed("Namespace", MANAGED_SELECTOR)}
     by_instance = defaultdict(list)
     for obj in workloads:
         by_instance[(obj["metadata"].get("labels") or {}).get(INSTANCE_LABEL)].append(obj)
@@ -62,12 +81,23 @@ def sync_cluster(cluster: Cluster) -> str:
             )
             if instance.namespace in namespaces:
                 healthy = objects and all(workload_status(o).done for o in objects)
-                # Conditional: an operation that set upgrading/deleting meanwhile keeps its status.
-                Instance.objects.filter(pk=instance.pk, status__in=SYNCED_STATUSES).update(
-                    status=InstanceStatus.RUNNING if healthy else InstanceStatus.DEGRADED
+                # Only from the statuses sync owns: an operation's upgrading/deleting is left alone.
+                instance.transition(
+                    STATUS_SYNC,
+                    InstanceStatus.RUNNING if healthy else InstanceStatus.DEGRADED,
+                    only_from=InstanceStatus.observed(),
                 )
+    return f"{cluster}: {len(instances)} instances, {len(workloads)} workloads"
+
+
+def sync_cluster_backups(cluster: Cluster) -> str:
+    instances = _live_instances(cluster)
+    if not instances:
+        return f"{cluster}: no instance"
+    with cluster.client() as client:
+        jobs = client.list_managed("Job", MANAGED_SELECTOR)
     _sync_backups(instances, jobs)
-    return f"{cluster}: {len(instances)} instances, {len(workloads)} workloads, {len(jobs)} jobs"
+    return f"{cluster}: {len(jobs)} jobs"
 
 
 def _drift(instance: Instance, objects: list[dict], namespace_exists: bool) -> list[str]:
@@ -102,7 +132,7 @@ def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:
         backup, _created = Backup.objects.get_or_create(
             instance=instance,
             job_name=job["metadata"]["name"],
-            defaults={"trigger": labels.get(TRIGGER_LABEL, BackupTrigger.SCHEDULE)},
+            defaults={"trigger": labels.get(BACKUP_TRIGGER_LABEL, BackupTrigger.SCHEDULE)},
         )
         # A failed Job may have no completion time: the first sync that sees it failed records when.
         finished = state.completion_time or backup.finished_at

@@ -1,7 +1,9 @@
-"""Waiting for the cluster without sleeping: a sequence of bounded watches, each re-checked against a deadline.
+"""Waiting for the cluster without sleeping: one list, then one watch that streams every change.
 
-A watch call blocks until something changes or ``PORTAL_WATCH_TIMEOUT`` passes, then the state is read again
-with one list call. The wait ends when the state is final or when the caller's deadline passes.
+The state is read once with a list call; a watch from the list's resourceVersion then delivers each change as
+it happens, and the wait ends as soon as the state is final. A watch lasts at most ``PORTAL_WATCH_TIMEOUT``
+(the server ends it); the next one resumes from the last version seen, and the whole wait from the caller's
+deadline. Only when the server has forgotten that version (410 Gone) is the state listed again.
 """
 
 from __future__ import annotations
@@ -13,25 +15,62 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from core.messages import Message, msg
 from instances.kube.client import ClusterClient
+from instances.kube.errors import WatchExpired
+from instances.kube.kinds import WORKLOAD_KINDS
 from instances.kube.rollout import JobPhase, job_status, workload_status
-
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 
 @dataclass
 class WaitOutcome:
     done: bool
+    message: Message
     failed: bool = False
     timed_out: bool = False
-    message: str = ""
 
 
-def _wait_for_event(client: ClusterClient, kind: str, namespace: str | None, remaining: float, **selectors) -> None:
-    """Block until one event about ``kind`` arrives or a bounded watch times out; the stream is closed either way."""
-    timeout = max(1, int(min(remaining, settings.PORTAL_WATCH_TIMEOUT)))
-    with closing(client.watch(kind, namespace, timeout_seconds=timeout, **selectors)) as events:
-        next(events, None)
+# Given the objects seen so far (name -> object), the outcome when the wait is over, or None to go on waiting.
+Judge = Callable[[dict[str, dict]], WaitOutcome | None]
+
+
+def follow(
+    client: ClusterClient,
+    kind: str,
+    namespace: str | None,
+    judge: Judge,
+    *,
+    deadline: float,
+    on_timeout: Callable[[dict[str, dict]], WaitOutcome],
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+) -> WaitOutcome:
+    """Watch the objects of ``kind`` matching the selectors until ``judge`` gives an outcome or time is up."""
+    selectors = {"label_selector": label_selector, "field_selector": field_selector}
+    items, version = client.list(kind, namespace, **selectors)
+    seen = {item["metadata"]["name"]: item for item in items}
+    while (outcome := judge(seen)) is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return on_timeout(seen)
+        timeout = max(1, int(min(remaining, settings.PORTAL_WATCH_TIMEOUT)))
+        watch = client.watch(kind, namespace, resource_version=version, timeout_seconds=timeout, **selectors)
+        try:
+            with closing(watch) as events:
+                for event in events:
+                    obj = event["object"]
+                    version = obj["metadata"].get("resourceVersion") or version
+                    if event["type"] == "DELETED":
+                        seen.pop(obj["metadata"]["name"], None)
+                    else:
+                        seen[obj["metadata"]["name"]] = obj
+                    if (outcome := judge(seen)) is not None:
+                        return outcome
+        except WatchExpired:
+            # The server no longer remembers our version: read the state afresh and watch from there.
+            items, version = client.list(kind, namespace, **selectors)
+            seen = {item["metadata"]["name"]: item for item in items}
+    return outcome
 
 
 def wait_for_workloads(
@@ -45,62 +84,94 @@ def wait_for_workloads(
 ) -> WaitOutcome:
     """Follow the rollout of the ``expected`` (kind, name) workloads until all are done, one fails, or time is up.
 
-    ``on_progress`` receives the current objects after every change (the engine stores snapshots from them).
+    ``on_progress`` receives the objects of a kind after every change (the engine stores snapshots from them).
     """
-    while True:
-        objects, versions = [], {}
-        for kind in WORKLOAD_KINDS:
-            items, versions[kind] = client.list(kind, namespace, label_selector=selector)
-            objects += [item for item in items if (kind, item["metadata"]["name"]) in expected]
+    for kind in WORKLOAD_KINDS:
+        names = {name for expected_kind, name in expected if expected_kind == kind}
+        if not names:
+            continue
+        outcome = follow(
+            client,
+            kind,
+            namespace,
+            _rollout_judge(kind, names, on_progress),
+            deadline=deadline,
+            on_timeout=lambda seen, kind=kind, names=names: _rollout_timeout(kind, names, seen),
+            label_selector=selector,
+        )
+        if not outcome.done:
+            return outcome
+    return WaitOutcome(done=True, message=Message(msg("all workloads are available")))
+
+
+def _rollout_judge(kind: str, names: set[str], on_progress: Callable[[list[dict]], None]) -> Judge:
+    def judge(seen: dict[str, dict]) -> WaitOutcome | None:
+        objects = [seen[name] for name in sorted(names) if name in seen]
         on_progress(objects)
-        seen = {(o["kind"], o["metadata"]["name"]) for o in objects}
-        states = {(o["kind"], o["metadata"]["name"]): workload_status(o) for o in objects}
-        failed = [f"{kind}/{name}: {state.message}" for (kind, name), state in states.items() if state.failed]
+        states = {obj["metadata"]["name"]: workload_status(obj) for obj in objects}
+        failed = [f"{kind}/{name}: {state.message}" for name, state in states.items() if state.failed]
         if failed:
-            return WaitOutcome(done=False, failed=True, message="; ".join(failed))
-        pending = sorted((expected - seen) | {key for key, state in states.items() if not state.done})
-        if not pending:
-            return WaitOutcome(done=True, message="all workloads are available")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            detail = "; ".join(
-                f"{kind}/{name}: {states[(kind, name)].message if (kind, name) in states else 'missing'}"
-                for kind, name in pending
-            )
-            return WaitOutcome(done=False, timed_out=True, message=f"deadline passed: {detail}")
-        kind = pending[0][0]
-        _wait_for_event(client, kind, namespace, remaining, label_selector=selector, resource_version=versions[kind])
+            return WaitOutcome(done=False, failed=True, message=Message.plain("; ".join(failed)))
+        if names <= states.keys() and all(state.done for state in states.values()):
+            return WaitOutcome(done=True, message=Message(msg("all workloads are available")))
+        return None
+
+    return judge
+
+
+def _rollout_timeout(kind: str, names: set[str], seen: dict[str, dict]) -> WaitOutcome:
+    pending = []
+    for name in sorted(names):
+        state = workload_status(seen[name]) if name in seen else None
+        if state is None:
+            pending.append(f"{kind}/{name}: missing")
+        elif not state.done:
+            pending.append(f"{kind}/{name}: {state.message}")
+    return WaitOutcome(
+        done=False,
+        timed_out=True,
+        message=Message(msg("deadline passed: %(pending)s"), {"pending": "; ".join(pending)}),
+    )
 
 
 def wait_for_job(
     client: ClusterClient, namespace: str, name: str, *, deadline: float, on_progress: Callable[[dict], None]
 ) -> WaitOutcome:
     """Follow one Job until it succeeds or fails, or the deadline passes."""
-    while True:
-        items, version = client.list("Job", namespace, field_selector=f"metadata.name={name}")
-        job = items[0] if items else None
+
+    def judge(seen: dict[str, dict]) -> WaitOutcome | None:
+        job = seen.get(name)
         if job is None:
-            return WaitOutcome(done=False, failed=True, message=f"Job {name} disappeared")
+            return WaitOutcome(
+                done=False, failed=True, message=Message(msg("Job %(name)s disappeared"), {"name": name})
+            )
         on_progress(job)
         state = job_status(job)
         if state.phase == JobPhase.SUCCEEDED:
-            return WaitOutcome(done=True, message=state.message)
+            return WaitOutcome(done=True, message=Message.plain(state.message))
         if state.phase == JobPhase.FAILED:
-            return WaitOutcome(done=False, failed=True, message=state.message)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return WaitOutcome(done=False, timed_out=True, message=f"Job {name} still running at the deadline")
-        _wait_for_event(client, "Job", namespace, remaining, field_selector=f"metadata.name={name}",
-                        resource_version=version)  # fmt: skip
+            return WaitOutcome(done=False, failed=True, message=Message.plain(state.message))
+        return None
+
+    def timeout(_seen) -> WaitOutcome:
+        text = msg("Job %(name)s still running at the deadline")
+        return WaitOutcome(done=False, timed_out=True, message=Message(text, {"name": name}))
+
+    return follow(
+        client, "Job", namespace, judge, deadline=deadline, on_timeout=timeout, field_selector=f"metadata.name={name}"
+    )
 
 
 def wait_for_namespace_gone(client: ClusterClient, name: str, *, deadline: float) -> WaitOutcome:
-    while True:
-        items, version = client.list("Namespace", None, field_selector=f"metadata.name={name}")
-        if not items:
-            return WaitOutcome(done=True, message=f"namespace {name} is gone")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return WaitOutcome(done=False, timed_out=True, message=f"namespace {name} still terminating")
-        _wait_for_event(client, "Namespace", None, remaining, field_selector=f"metadata.name={name}",
-                        resource_version=version)  # fmt: skip
+    def judge(seen: dict[str, dict]) -> WaitOutcome | None:
+        if name in seen:
+            return None
+        return WaitOutcome(done=True, message=Message(msg("namespace %(name)s is gone"), {"name": name}))
+
+    def timeout(_seen) -> WaitOutcome:
+        text = msg("namespace %(name)s is still terminating")
+        return WaitOutcome(done=False, timed_out=True, message=Message(text, {"name": name}))
+
+    return follow(
+        client, "Namespace", None, judge, deadline=deadline, on_timeout=timeout, field_selector=f"metadata.name={name}"
+    )

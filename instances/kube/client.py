@@ -1,224 +1,49 @@
 """The cluster adapter used by the workers: one class per cluster connection, owning its configuration, its HTTP
 session (the official client's connection pool) and its timeouts.
 
-Every request carries `_request_timeout=(connect, read)`. Errors come out as two classes only, so that the job
-runner knows what to retry: `TransientClusterError` (409 conflicts, 429, 5xx, timeouts, connection failures) and
-`PermanentClusterError` (everything else: invalid objects, forbidden, unknown kinds, bad kubeconfig). Their
-messages name the call, the object, the HTTP status and the API server's reason, and never carry request
-bodies, Secret values or credentials; the original exception is not chained for the same reason.
+It speaks to the API paths of the kinds the portal manages (``kinds.KINDS``) through the official client's
+``ApiClient``, so no discovery request precedes the work. Every request carries ``(connect, read)`` timeouts.
+Errors come out as two classes only (see ``errors``), so the job runner knows what to retry.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import copy
 import json
 import logging
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import urllib3
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
-from kubernetes.dynamic import DynamicClient, LazyDiscoverer
-from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
+from kubernetes.watch.watch import iter_resp_lines
+
+from instances.kube.errors import (
+    TRANSPORT_ERRORS,
+    ClusterError,
+    PermanentClusterError,
+    TransientClusterError,
+    WatchExpired,
+    classify,
+    scrub,
+    secret_values,
+)
+from instances.kube.kinds import FIELD_MANAGER, KINDS, MANAGED_BY_LABEL, Kind, object_key, sort_key
+from instances.kube.objects import AppliedObject, ApplyResult, job_from_cronjob
+
+__all__ = ["AppliedObject", "ApplyResult", "ClusterClient", "ClusterError", "PermanentClusterError"]
+__all__ += ["TransientClusterError"]
 
 logger = logging.getLogger(__name__)
-
 DEFAULT_TIMEOUT = (5.0, 30.0)
-DEFAULT_FIELD_MANAGER = "saas-portal"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-
-# The kinds the portal renders, with the API version it renders them in.
-KIND_API_VERSIONS = {
-    "Namespace": "v1",
-    "ResourceQuota": "v1",
-    "LimitRange": "v1",
-    "ServiceAccount": "v1",
-    "ConfigMap": "v1",
-    "Secret": "v1",
-    "PersistentVolumeClaim": "v1",
-    "Service": "v1",
-    "Pod": "v1",
-    "NetworkPolicy": "networking.k8s.io/v1",
-    "Ingress": "networking.k8s.io/v1",
-    "Role": "rbac.authorization.k8s.io/v1",
-    "RoleBinding": "rbac.authorization.k8s.io/v1",
-    "Deployment": "apps/v1",
-    "StatefulSet": "apps/v1",
-    "Job": "batch/v1",
-    "CronJob": "batch/v1",
-    "PodDisruptionBudget": "policy/v1",
-}
-
-# Apply order: the namespace, then what constrains it, then what workloads mount or reach, then workloads, then
-# the Ingress that routes to their Services. Unknown kinds go with the workloads.
-_APPLY_RANK = {
-    "Namespace": 0,
-    **dict.fromkeys(("ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding"), 1),
-    **dict.fromkeys(("ConfigMap", "Secret", "PersistentVolumeClaim", "Service"), 2),
-    "Ingress": 4,
-}
-_WORKLOAD_RANK = 3
-
-# What `prune` may delete when it is no longer rendered. Deliberately absent: Namespace (deleted with the
-# instance), PersistentVolumeClaim and Secret (data and generated credentials: they go only with the namespace),
-# Job (backup runs are history, not rendered state).
-PRUNABLE_KINDS = (
-    "Ingress",
-    "CronJob",
-    "StatefulSet",
-    "Deployment",
-    "PodDisruptionBudget",
-    "Service",
-    "ConfigMap",
-    "RoleBinding",
-    "Role",
-    "ServiceAccount",
-    "NetworkPolicy",
-    "LimitRange",
-    "ResourceQuota",
-)
-
-_BEARER = re.compile(r"(?i)bearer\s+\S+")
-
-
-class ClusterError(Exception):
-    """A cluster call failed; `status` is the HTTP status when the API server answered."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(message)
-        self.message, self.status, self.reason = message, status, reason
-
-
-class TransientClusterError(ClusterError):
-    """Worth retrying later: conflict, throttling, server error, timeout, unreachable cluster."""
-
-
-class PermanentClusterError(ClusterError):
-    """Retrying will not help: the request or the configuration is wrong."""
-
-
-@dataclass(frozen=True)
-class AppliedObject:
-    """One object of an apply and what happened to it: created, configured or unchanged."""
-
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    action: str
-    resource_version: str
-
-    @property
-    def ref(self) -> tuple[str, str, str]:
-        return (self.api_version, self.kind, self.name)
-
-
-@dataclass
-class ApplyResult:
-    """The outcome of `ClusterClient.apply`, in apply order."""
-
-    objects: list[AppliedObject] = field(default_factory=list)
-
-    def with_action(self, action: str) -> list[AppliedObject]:
-        return [o for o in self.objects if o.action == action]
-
-    @property
-    def changed(self) -> bool:
-        return any(o.action != "unchanged" for o in self.objects)
-
-    @property
-    def refs(self) -> set[tuple[str, str, str]]:
-        """(apiVersion, kind, name) of every applied object: the `keep` set for `prune`."""
-        return {o.ref for o in self.objects}
-
-    def summary(self) -> str:
-        counts = {a: len(self.with_action(a)) for a in ("created", "configured", "unchanged")}
-        return ", ".join(f"{n} {a}" for a, n in counts.items() if n) or "nothing applied"
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 
 
 def _describe(kind: str, namespace: str | None, name: str) -> str:
-    """`Deployment smile-unistra/smile`, or `Namespace smile-unistra` for cluster-scoped kinds."""
+    """``Deployment smile-unistra/smile``, or ``Namespace smile-unistra`` for cluster-scoped kinds."""
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-
-
-def _secret_values(manifest: dict) -> list[str]:
-    """The values of a Secret manifest (and their decoded forms), to be blanked out of any message."""
-    if manifest.get("kind") != "Secret":
-        return []
-    values = [str(v) for v in (manifest.get("stringData") or {}).values()]
-    for encoded in (manifest.get("data") or {}).values():
-        values.append(str(encoded))
-        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
-            values.append(base64.b64decode(str(encoded), validate=True).decode())
-    return [v for v in values if len(v) >= 3]
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    text = _BEARER.sub("Bearer [redacted]", text)
-    return text if len(text) <= 500 else text[:500] + "…"
-
-
-def classify(error: Exception, action: str, secrets: list[str] | None = None) -> ClusterError:
-    """Turn a client/transport exception into a Transient- or PermanentClusterError with a safe message."""
-    secrets = secrets or []
-    if isinstance(error, ApiException):
-        status = error.status or 0
-        reason, message = error.reason or "", ""
-        try:
-            body = json.loads(error.body or "{}")
-            reason, message = body.get("reason") or reason, body.get("message") or ""
-        except (TypeError, ValueError, AttributeError):
-            pass
-        text = _scrub(f"{action}: HTTP {status} {reason}" + (f": {message}" if message else ""), secrets)
-        transient = status in (408, 409, 429) or status >= 500
-        return (TransientClusterError if transient else PermanentClusterError)(text, status=status, reason=reason)
-    cause = getattr(error, "reason", None) if isinstance(error, urllib3.exceptions.MaxRetryError) else error
-    detail = f"{type(cause).__name__}: {cause}" if cause is not None else type(error).__name__
-    text = _scrub(f"{action}: cannot talk to the cluster ({detail})", secrets)
-    if isinstance(cause, urllib3.exceptions.SSLError):
-        return PermanentClusterError(text)  # a certificate problem does not fix itself
-    return TransientClusterError(text)
-
-
-_TRANSPORT_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
-
-
-class _MemoryDiscoverer(LazyDiscoverer):
-    """Discovery cached in memory for the life of the client.
-
-    The stock discoverer also writes a JSON cache per API host into the shared temp directory: litter for
-    emulators on random ports, and a file another local user could plant. We give it a cache path that cannot
-    exist (under /dev/null) and never write.
-    """
-
-    def __init__(self, client, cache_file=None):
-        super().__init__(client, "/dev/null/kube-discovery.json")
-
-    def _write_cache(self):
-        pass
-
-
-class _TimedDynamicClient(DynamicClient):
-    """A DynamicClient whose every request, discovery included, carries the adapter's timeout."""
-
-    def __init__(self, api_client, timeout):
-        self._timeout = timeout
-        super().__init__(api_client, discoverer=_MemoryDiscoverer)
-
-    def request(self, method, path, body=None, **params):
-        params.setdefault("_request_timeout", self._timeout)
-        return super().request(method, path, body=body, **params)
 
 
 class ClusterClient:
@@ -234,7 +59,6 @@ class ClusterClient:
         self.timeout = timeout
         self.host = configuration.host
         self._api = k8s.ApiClient(configuration)
-        self._dynamic_client: DynamicClient | None = None
 
     # --- construction ----------------------------------------------------------------------------------------
 
@@ -253,7 +77,7 @@ class ClusterClient:
                 config_dict, context=context, client_configuration=configuration, persist_config=False
             )
         except (ConfigException, KeyError, TypeError, ValueError) as error:
-            raise PermanentClusterError(_scrub(f"the kubeconfig cannot be used: {error}", [])) from None
+            raise PermanentClusterError(scrub(f"the kubeconfig cannot be used: {error}", [])) from None
         return cls(configuration, **kwargs)
 
     @classmethod
@@ -268,13 +92,13 @@ class ClusterClient:
 
     @classmethod
     def for_url(cls, url: str, *, token: str | None = None, verify_ssl: bool = True, **kwargs) -> ClusterClient:
-        """From a bare API URL: the emulator in tests and in the sandbox, or a cluster reached with a token."""
+        """From a bare API URL, optionally with a bearer token."""
         configuration = k8s.Configuration()
         configuration.host = url.rstrip("/")
         configuration.verify_ssl = verify_ssl
         if token:
-            configuration.api_key = {"authorization": token}
-            configuration.api_key_prefix = {"authorization": "Bearer"}
+            configuration.api_key = {"BearerToken": token}
+            configuration.api_key_prefix = {"BearerToken": "Bearer"}
         return cls(configuration, **kwargs)
 
     def close(self) -> None:
@@ -288,49 +112,57 @@ class ClusterClient:
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
-    def _call(self, action: str, function, *, secrets: list[str] | None = None):
+    @staticmethod
+    def _kind(kind: str, api_version: str | None = None) -> Kind:
+        found = (
+            KINDS.get((api_version, kind)) if api_version else next((k for k in KINDS.values() if k.kind == kind), None)
+        )
+        if found is None:
+            raise PermanentClusterError(f"the cluster does not serve {api_version or '?'} {kind} to the portal")
+        return found
+
+    def _exchange(self, method: str, path: str, *, query=(), body=None, content_type=None, timeout=None):
+        """One HTTP request; returns the official client's response, unread. Non-2xx raises ``ApiException``."""
+        headers = {"Accept": "application/json"}
+        if content_type or body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        request = self._api.param_serialize(
+            method, path, query_params=[q for q in query if q[1] is not None], header_params=headers, body=body,
+            auth_settings=["BearerToken"],
+        )  # fmt: skip
+        response = self._api.call_api(*request, _request_timeout=timeout or self.timeout)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException(http_resp=response)
+        return response
+
+    def _send(self, method: str, path: str, **kwargs) -> dict:
+        """One HTTP request; returns the answer's JSON."""
+        data = self._exchange(method, path, **kwargs).read()
+        return json.loads(data) if data else {}
+
+    def _call(self, action: str, method: str, path: str, *, secrets: list[str] | None = None, **kwargs):
         try:
-            return function()
-        except _TRANSPORT_ERRORS as error:
+            return self._send(method, path, **kwargs)
+        except TRANSPORT_ERRORS as error:
             raise classify(error, action, secrets) from None
 
-    @property
-    def _dynamic(self) -> DynamicClient:
-        if self._dynamic_client is None:
-            self._dynamic_client = self._call("discover the API", lambda: _TimedDynamicClient(self._api, self.timeout))
-        return self._dynamic_client
-
-    def _resource(self, kind: str, api_version: str | None = None):
-        api_version = api_version or KIND_API_VERSIONS.get(kind)
-        if not api_version:
-            raise PermanentClusterError(f"unknown kind {kind!r}: give its apiVersion")
+    def _maybe(self, action: str, method: str, path: str, *, absent: tuple[int, ...] = (404,), **kwargs):
+        """Like ``_call``, but None when the answer is one of ``absent`` (e.g. a 404 on a read)."""
         try:
-            return self._call(
-                f"discover {api_version} {kind}",
-                lambda: self._dynamic.resources.get(api_version=api_version, kind=kind),
-            )
-        except (ResourceNotFoundError, ResourceNotUniqueError):
-            raise PermanentClusterError(f"the cluster does not serve {api_version} {kind}") from None
-
-    def _read(self, resource, namespace: str | None, name: str) -> dict | None:
-        action = f"get {_describe(resource.kind, namespace, name)}"
-        try:
-            return self._dynamic.get(resource, name=name, namespace=namespace).to_dict()
+            return self._send(method, path, **kwargs)
         except ApiException as error:
-            if error.status == 404:
+            if error.status in absent:
                 return None
             raise classify(error, action) from None
-        except _TRANSPORT_ERRORS as error:
+        except TRANSPORT_ERRORS as error:
             raise classify(error, action) from None
 
     # --- queries ---------------------------------------------------------------------------------------------
 
     def server_version(self) -> str:
-        """The API server's gitVersion, e.g. `v1.32.0`."""
-        version = self._call(
-            "get the server version", lambda: k8s.VersionApi(self._api).get_code(_request_timeout=self.timeout)
-        )
-        return version.git_version
+        """The API server's gitVersion, e.g. ``v1.32.0``."""
+        return self._call("get the server version", "GET", "/version").get("gitVersion", "")
 
     def reachable(self) -> tuple[bool, str]:
         """(True, "Kubernetes v1.32.0") or (False, why not) — for the cluster check in the UI."""
@@ -341,7 +173,8 @@ class ClusterClient:
 
     def get(self, kind: str, namespace: str | None, name: str, *, api_version: str | None = None) -> dict | None:
         """One object as a dict, or None when it does not exist."""
-        return self._read(self._resource(kind, api_version), namespace, name)
+        spec = self._kind(kind, api_version)
+        return self._maybe(f"get {_describe(kind, namespace, name)}", "GET", spec.path(namespace, name))
 
     def list(
         self,
@@ -352,19 +185,15 @@ class ClusterClient:
         field_selector: str | None = None,
         api_version: str | None = None,
     ) -> tuple[list[dict], str]:
-        """Objects of a kind in one namespace (or all: `None`), and the list's resourceVersion to watch from.
+        """Objects of a kind in one namespace (or all: ``None``), and the list's resourceVersion to watch from.
 
-        Items get their `apiVersion` and `kind` filled in: the API server leaves them out of list items.
+        Items get their ``apiVersion`` and ``kind`` filled in: the API server leaves them out of list items.
         """
-        resource = self._resource(kind, api_version)
+        spec = self._kind(kind, api_version)
         where = f" in {namespace}" if namespace else ""
-        listing = self._call(
-            f"list {kind}{where}",
-            lambda: self._dynamic.get(
-                resource, namespace=namespace, label_selector=label_selector, field_selector=field_selector
-            ),
-        ).to_dict()
-        typed = {"apiVersion": resource.group_version, "kind": resource.kind}
+        query = [("labelSelector", label_selector), ("fieldSelector", field_selector)]
+        listing = self._call(f"list {kind}{where}", "GET", spec.path(namespace), query=query)
+        typed = {"apiVersion": spec.api_version, "kind": spec.kind}
         items = [{**typed, **item} for item in listing.get("items") or []]
         return items, (listing.get("metadata") or {}).get("resourceVersion") or ""
 
@@ -383,34 +212,42 @@ class ClusterClient:
         timeout_seconds: int = 30,
         api_version: str | None = None,
     ) -> Iterator[dict]:
-        """Events (`{"type": "ADDED|MODIFIED|DELETED", "object": {...}}`) until the server ends the watch after
-        `timeout_seconds`. A watch from a version the server has forgotten (410 Gone) just ends: callers list
-        again, which they do before every watch anyway."""
-        resource = self._resource(kind, api_version)
-        # The read timeout must outlast the server-side watch timeout, or a quiet watch would fail as a timeout.
-        request_timeout = (self.timeout[0], timeout_seconds + self.timeout[1])
-        events = watch.Watch().stream(
-            resource.get,
-            namespace=namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            resource_version=resource_version,
-            timeout_seconds=timeout_seconds,
-            serialize=False,
-            _request_timeout=request_timeout,
-        )
+        """Events (``{"type": "ADDED|MODIFIED|DELETED", "object": {...}}``) as they come, until the server ends
+        the watch after ``timeout_seconds`` or the caller closes the iterator. A watch from a version the server
+        has forgotten (410 Gone) raises ``WatchExpired``: the caller lists again and watches from there."""
+        spec = self._kind(kind, api_version)
         action = f"watch {kind}" + (f" in {namespace}" if namespace else "")
+        query = [
+            ("watch", "true"),
+            ("labelSelector", label_selector),
+            ("fieldSelector", field_selector),
+            ("resourceVersion", resource_version or None),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        # The read timeout must outlast the server-side watch timeout, or a quiet watch would fail as a timeout.
+        timeout = (self.timeout[0], timeout_seconds + self.timeout[1])
         try:
-            for event in events:
-                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                    yield {"type": event["type"], "object": event["object"]}
+            response = self._exchange("GET", spec.path(namespace), query=query, timeout=timeout).response
         except ApiException as error:
-            if error.status != 410:
-                raise classify(error, action) from None
-        except _TRANSPORT_ERRORS as error:
+            if error.status == 410:
+                raise WatchExpired(action) from None
+            raise classify(error, action) from None
+        except TRANSPORT_ERRORS as error:
+            raise classify(error, action) from None
+        try:
+            for line in iter_resp_lines(response):
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    if (event.get("object") or {}).get("code") == 410:
+                        raise WatchExpired(action)
+                    raise classify(ApiException(status=(event.get("object") or {}).get("code"), reason="watch"), action)
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    yield {"type": event["type"], "object": {"apiVersion": spec.api_version, **event["object"]}}
+        except (ValueError, *TRANSPORT_ERRORS) as error:
             raise classify(error, action) from None
         finally:
-            events.close()
+            response.release_conn()
+            response.close()
 
     def namespace_gone(self, name: str) -> bool:
         return self.get("Namespace", None, name) is None
@@ -418,178 +255,144 @@ class ClusterClient:
     # --- changes ---------------------------------------------------------------------------------------------
 
     def apply(
-        self, manifests: list[dict], field_manager: str = DEFAULT_FIELD_MANAGER, force: bool = True
+        self,
+        manifests: list[dict],
+        field_manager: str = FIELD_MANAGER,
+        force: bool = True,
+        *,
+        known_versions: dict[str, str] | None = None,
     ) -> ApplyResult:
-        """Server-side apply each manifest, in dependency order; report created / configured / unchanged.
+        """Server-side apply each manifest, in dependency order: one PATCH per object, no read before it.
 
-        The outcome compares the object's resourceVersion before and after the apply: the API server does not
-        write (and keeps the version) when an apply changes nothing, so a re-apply reports "unchanged".
+        The answer tells what happened: 201 is a creation; the same ``resourceVersion`` as in ``known_versions``
+        (the versions after the last apply) means the API server wrote nothing; otherwise the object was
+        "applied" — changed by this apply, or by someone else (a controller's status) since the last one.
         """
+        known_versions = known_versions or {}
         result = ApplyResult()
-        ordered = sorted(manifests, key=lambda m: _APPLY_RANK.get(m.get("kind"), _WORKLOAD_RANK))
-        for manifest in ordered:
+        for manifest in sorted(manifests, key=sort_key):
             api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
             meta = manifest.get("metadata") or {}
             name, namespace = meta.get("name"), meta.get("namespace")
             if not (api_version and kind and name):
                 raise PermanentClusterError("a manifest lacks apiVersion, kind or metadata.name")
-            resource = self._resource(kind, api_version)
-            if resource.namespaced and not namespace:
+            spec = self._kind(kind, api_version)
+            if spec.namespaced and not namespace:
                 raise PermanentClusterError(f"{kind} {name} has no namespace")
-            namespace = namespace if resource.namespaced else None
-            before = self._read(resource, namespace, name)
-            applied = self._call(
-                f"apply {_describe(kind, namespace, name)}",
-                lambda r=resource, m=manifest, ns=namespace, n=name: self._dynamic.server_side_apply(
-                    r, body=m, name=n, namespace=ns, field_manager=field_manager, force_conflicts=force
-                ),
-                secrets=_secret_values(manifest),
-            )
-            version = applied.metadata.resourceVersion
-            if before is None:
+            namespace = namespace if spec.namespaced else None
+            query = [("fieldManager", field_manager), ("force", "true" if force else None)]
+            try:
+                response = self._exchange(
+                    "PATCH", spec.path(namespace, name), query=query, body=manifest, content_type=APPLY_CONTENT_TYPE
+                )
+                data = response.read()
+            except TRANSPORT_ERRORS as error:
+                raise classify(error, f"apply {_describe(kind, namespace, name)}", secret_values(manifest)) from None
+            version = (json.loads(data).get("metadata") or {}).get("resourceVersion", "")
+            if response.status == 201:
                 action = "created"
+            elif known_versions.get(object_key(manifest)) == version:
+                action = "unchanged"
             else:
-                action = "unchanged" if before["metadata"]["resourceVersion"] == version else "configured"
+                action = "applied"
             result.objects.append(AppliedObject(api_version, kind, namespace or "", name, action, version))
-            logger.info("apply %s %s/%s: %s", kind, namespace or "", name, action)
+            logger.debug("apply %s %s/%s: %s", kind, namespace or "", name, action)
         return result
 
-    def create_if_absent(self, manifest: dict, field_manager: str = DEFAULT_FIELD_MANAGER) -> bool:
-        """Create an object unless it exists; True when created. Never updates: for generated Secrets, which
-        must keep their first value (a re-apply would rotate the database password)."""
+    def create(self, manifest: dict, field_manager: str = FIELD_MANAGER) -> dict | None:
+        """Create an object; None when it already exists (it is never updated)."""
         kind, meta = manifest.get("kind"), manifest.get("metadata") or {}
-        resource = self._resource(kind, manifest.get("apiVersion"))
-        namespace = meta.get("namespace") if resource.namespaced else None
+        spec = self._kind(kind, manifest.get("apiVersion"))
+        namespace = meta.get("namespace") if spec.namespaced else None
         action = f"create {_describe(kind, namespace, meta.get('name', ''))}"
+        query = [("fieldManager", field_manager)]
         try:
-            self._dynamic.create(resource, body=manifest, namespace=namespace, field_manager=field_manager)
+            return self._send("POST", spec.path(namespace), query=query, body=manifest)
         except ApiException as error:
             if error.status == 409 and "AlreadyExists" in (error.body or ""):
-                return False
-            raise classify(error, action, _secret_values(manifest)) from None
-        except _TRANSPORT_ERRORS as error:
-            raise classify(error, action, _secret_values(manifest)) from None
-        return True
+                return None
+            raise classify(error, action, secret_values(manifest)) from None
+        except TRANSPORT_ERRORS as error:
+            raise classify(error, action, secret_values(manifest)) from None
+
+    def create_if_absent(self, manifest: dict, field_manager: str = FIELD_MANAGER) -> bool:
+        """Create an object unless it exists; True when created. Never updates: for generated Secrets, which
+        must keep their first value (a re-apply would rotate the database password)."""
+        return self.create(manifest, field_manager) is not None
 
     def prune(
-        self,
-        namespace: str,
-        label_selector: str,
-        keep: set[tuple[str, str, str]],
-        *,
-        kinds: tuple[str, ...] = PRUNABLE_KINDS,
+        self, namespace: str, label_selector: str, keep: set[tuple[str, str, str]], *, kinds: tuple[str, ...] = ()
     ) -> list[tuple[str, str, str]]:
-        """Delete the managed objects of `namespace` that are no longer rendered; returns what was deleted.
+        """Delete the managed objects of ``namespace`` that are no longer rendered; returns what was deleted.
 
-        Only objects matching `label_selector` (which must name the managed-by label) and only `kinds` are
-        considered; `keep` holds the (apiVersion, kind, name) of everything just applied.
+        Only objects matching ``label_selector`` (which must name the managed-by label) and only prunable
+        ``kinds`` (all of them by default) are considered; ``keep`` holds (apiVersion, kind, name) of what was
+        just applied. One list request per kind.
         """
-        required = dict(re.findall(r"([\w./-]+)\s*==?\s*([\w.-]+)", label_selector))
+        required = dict(pair.split("=", 1) for pair in label_selector.replace("==", "=").split(",") if "=" in pair)
         if MANAGED_BY_LABEL not in required:
             raise ValueError(f"refusing to prune without a {MANAGED_BY_LABEL}=... selector")
         deleted = []
-        for kind in kinds:
-            resource = self._resource(kind)
-            listing = self._call(
-                f"list {kind} in {namespace}",
-                lambda r=resource: self._dynamic.get(r, namespace=namespace, label_selector=label_selector),
-            )
-            for item in listing.to_dict().get("items") or []:
+        for spec in KINDS.values():
+            if not spec.prunable or (kinds and spec.kind not in kinds):
+                continue
+            items, _version = self.list(spec.kind, namespace, label_selector=label_selector)
+            for item in items:
                 meta = item["metadata"]
-                ref = (resource.group_version, kind, meta["name"])
+                ref = (spec.api_version, spec.kind, meta["name"])
                 labels = meta.get("labels") or {}
                 # Checked again here: a selector typo must not turn into deleting someone else's objects.
                 if ref in keep or any(labels.get(k) != v for k, v in required.items()):
                     continue
-                self._delete(resource, namespace, meta["name"])
+                self.delete(spec.kind, namespace, meta["name"])
                 deleted.append(ref)
-                logger.info("pruned %s %s/%s", kind, namespace, meta["name"])
+                logger.info("pruned %s %s/%s", spec.kind, namespace, meta["name"])
         return deleted
 
-    def _delete(self, resource, namespace: str | None, name: str) -> bool:
-        """Delete one object; False when it was already gone."""
-        action = f"delete {_describe(resource.kind, namespace, name)}"
-        try:
-            self._dynamic.delete(resource, name=name, namespace=namespace, propagation_policy="Background")
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise classify(error, action) from None
-        except _TRANSPORT_ERRORS as error:
-            raise classify(error, action) from None
-        return True
+    def delete(self, kind: str, namespace: str | None, name: str) -> bool:
+        """Delete one object (its dependents in the background); False when it was already gone."""
+        spec = self._kind(kind)
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        action = f"delete {_describe(kind, namespace, name)}"
+        return self._maybe(action, "DELETE", spec.path(namespace, name), body=body) is not None
 
     def delete_namespace(self, name: str) -> bool:
         """Start deleting a namespace and everything in it; False when it was already gone.
 
-        Deletion is asynchronous in Kubernetes (the namespace is `Terminating` for a while): callers poll
-        `namespace_gone` from a rescheduled job rather than waiting here.
+        Deletion is asynchronous in Kubernetes (the namespace is ``Terminating`` for a while): callers wait for
+        it with a bounded watch rather than here.
         """
-        return self._delete(self._resource("Namespace"), None, name)
+        return self.delete("Namespace", None, name)
 
     def create_job_from_cronjob(
         self, namespace: str, cronjob_name: str, job_name: str, labels: dict[str, str] | None = None
     ) -> dict:
-        """Start a Job from a CronJob's template now, as `kubectl create job --from=cronjob/<name>` does.
+        """Start a Job from a CronJob's template now, as ``kubectl create job --from=cronjob/<name>`` does.
 
+        The Job is owned by the CronJob, so the CronJob's history limits clean it up like a scheduled run.
         Idempotent: if the Job already exists (a retry after a timeout), the existing one is returned.
         """
         cronjob = self.get("CronJob", namespace, cronjob_name)
         if cronjob is None:
             raise PermanentClusterError(f"create job from CronJob {namespace}/{cronjob_name}: CronJob not found")
-        template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
-        template_meta = template.get("metadata") or {}
-        job = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {
-                "name": job_name,
-                "namespace": namespace,
-                "labels": {**(template_meta.get("labels") or {}), **(labels or {})},
-                "annotations": {
-                    **(template_meta.get("annotations") or {}),
-                    "cronjob.kubernetes.io/instantiate": "manual",
-                },
-                "ownerReferences": [
-                    {
-                        "apiVersion": "batch/v1",
-                        "kind": "CronJob",
-                        "name": cronjob_name,
-                        "uid": cronjob["metadata"]["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": template["spec"],
-        }
-        resource = self._resource("Job")
-        try:
-            created = self._dynamic.create(resource, body=job, namespace=namespace, field_manager=DEFAULT_FIELD_MANAGER)
-            return created.to_dict()
-        except ApiException as error:
-            if error.status == 409 and "AlreadyExists" in (error.body or ""):
-                existing = self._read(resource, namespace, job_name)
-                if existing is not None:
-                    return existing
-            raise classify(error, f"create Job {namespace}/{job_name}") from None
-        except _TRANSPORT_ERRORS as error:
-            raise classify(error, f"create Job {namespace}/{job_name}") from None
+        job = job_from_cronjob(cronjob, job_name, labels)
+        created = self.create(job)
+        if created is not None:
+            return {"apiVersion": "batch/v1", "kind": "Job", **created}
+        existing = self.get("Job", namespace, job_name)
+        if existing is None:
+            raise TransientClusterError(f"create Job {namespace}/{job_name}: it exists, then it does not")
+        return existing
 
     def patch_status(
         self, kind: str, namespace: str | None, name: str, status: dict, *, api_version: str | None = None
     ) -> dict:
-        """Merge-patch an object's `/status` — what a controller does; used by tests and the sandbox."""
-        resource = self._resource(kind, api_version)
-        target = resource.subresources.get("status") or resource
-        patched = self._call(
+        """Merge-patch an object's ``/status`` — what a controller does; used by tests and the sandbox."""
+        spec = self._kind(kind, api_version)
+        return self._call(
             f"patch status of {_describe(kind, namespace, name)}",
-            lambda: self._dynamic.patch(
-                target,
-                body={"status": status},
-                name=name,
-                namespace=namespace,
-                content_type="application/merge-patch+json",
-            ),
+            "PATCH",
+            spec.path(namespace, name) + "/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
         )
-        return patched.to_dict()

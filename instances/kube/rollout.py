@@ -23,7 +23,7 @@ DEFAULT_BACKOFF_LIMIT = 6
 
 
 @dataclass(frozen=True)
-class RolloutState:
+class WorkloadState:
     """Where a Deployment or StatefulSet rollout stands. `done` and `failed` are never both true;
     neither means "still rolling out, ask again later"."""
 
@@ -58,7 +58,7 @@ def _condition_true(status: Mapping[str, Any], condition_type: str) -> Mapping[s
     return condition if condition is not None and condition.get("status") == "True" else None
 
 
-def deployment_status(obj: Mapping[str, Any]) -> RolloutState:
+def deployment_status(obj: Mapping[str, Any]) -> WorkloadState:
     """kubectl's Deployment rollout rules, in order:
 
     1. the controller has not seen the latest spec yet (generation > observedGeneration): wait;
@@ -81,8 +81,8 @@ def deployment_status(obj: Mapping[str, Any]) -> RolloutState:
     ready = _int(status, "readyReplicas")
     available = _int(status, "availableReplicas")
 
-    def state(message: str, *, done: bool = False, failed: bool = False) -> RolloutState:
-        return RolloutState(done, failed, message, desired, updated, ready, available)
+    def state(message: str, *, done: bool = False, failed: bool = False) -> WorkloadState:
+        return WorkloadState(done, failed, message, desired, updated, ready, available)
 
     if _int(metadata, "generation") > _int(status, "observedGeneration"):
         return state(f'Waiting for deployment "{name}" spec update to be observed...')
@@ -110,7 +110,7 @@ def deployment_status(obj: Mapping[str, Any]) -> RolloutState:
     return state(f'deployment "{name}" successfully rolled out', done=True)
 
 
-def statefulset_status(obj: Mapping[str, Any]) -> RolloutState:
+def statefulset_status(obj: Mapping[str, Any]) -> WorkloadState:
     """kubectl's StatefulSet rollout rules.
 
     Wait until the controller has observed the latest generation (a status without observedGeneration has
@@ -135,8 +135,8 @@ def statefulset_status(obj: Mapping[str, Any]) -> RolloutState:
     rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
     partition = _int(strategy.get("rollingUpdate"), "partition") if rolling else 0
 
-    def state(message: str, *, done: bool = False) -> RolloutState:
-        return RolloutState(done, False, message, desired, updated, ready, available)
+    def state(message: str, *, done: bool = False) -> WorkloadState:
+        return WorkloadState(done, False, message, desired, updated, ready, available)
 
     observed = _int(status, "observedGeneration")
     if observed == 0 or _int(metadata, "generation") > observed:
@@ -171,7 +171,7 @@ def statefulset_status(obj: Mapping[str, Any]) -> RolloutState:
     )
 
 
-def workload_status(obj: Mapping[str, Any]) -> RolloutState:
+def workload_status(obj: Mapping[str, Any]) -> WorkloadState:
     """Rollout state of a Deployment or a StatefulSet; ValueError for any other kind."""
     kind = obj.get("kind")
     if kind == "Deployment":

@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import messages
 from core.audit import AuditContext, record
 from core.errors import InvalidTransition, NotAllowed
-from instances.choices import EXCLUSIVE_KINDS, TRANSITIONS, RequestKind, RequestSource, RequestStatus
+from core.messages import Message
+from instances.choices import EXCLUSIVE_KINDS, REQUEST_TRANSITIONS, RequestKind, RequestSource, RequestStatus
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
 
 
@@ -99,6 +101,10 @@ class ChangeRequest(models.Model):
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True, max_length=2000)
     result = models.TextField(_("result"), blank=True)
+    # The result as a message to translate for each reader (see core.messages); ``result`` holds it in English.
+    result_message = models.JSONField(_("result (translatable)"), null=True, blank=True, editable=False)
+    # What approving would change on the cluster, rendered once and kept with the key it was rendered for.
+    preview = models.JSONField(_("preview"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -181,7 +187,7 @@ class ChangeRequest(models.Model):
         """Move to ``to`` if the transition table allows it, under a row lock; record an audit event."""
         with transaction.atomic():
             locked = type(self).objects.select_for_update().get(pk=self.pk)
-            if to not in TRANSITIONS[locked.status]:
+            if to not in REQUEST_TRANSITIONS[locked.status]:
                 raise InvalidTransition(
                     _("Request #%(id)s is %(status)s and cannot become %(to)s.")
                     % {"id": locked.pk, "status": locked.get_status_display(), "to": RequestStatus(to).label}
@@ -259,17 +265,27 @@ class ChangeRequest(models.Model):
 
     mark_running.alters_data = True
 
-    def mark_succeeded(self, ctx: AuditContext, result: str = "") -> None:
-        self._transition(ctx, RequestStatus.SUCCEEDED, fields={"finished_at": timezone.now(), "result": result})
+    def mark_succeeded(self, ctx: AuditContext, result: Message | str = "") -> None:
+        self._transition(ctx, RequestStatus.SUCCEEDED, fields={"finished_at": timezone.now(), **_result(result)})
 
     mark_succeeded.alters_data = True
 
-    def mark_failed(self, ctx: AuditContext, result: str) -> None:
-        self._transition(
-            ctx, RequestStatus.FAILED, reason=result, fields={"finished_at": timezone.now(), "result": result}
-        )
+    def mark_failed(self, ctx: AuditContext, result: Message | str) -> None:
+        fields = {"finished_at": timezone.now(), **_result(result)}
+        self._transition(ctx, RequestStatus.FAILED, reason=fields["result"], fields=fields)
 
     mark_failed.alters_data = True
+
+    def approve_automatically(self, ctx: AuditContext) -> None:
+        """Approval without a reviewer, for the kinds the settings exempt from review (on-demand backups)."""
+        self._transition(ctx, RequestStatus.APPROVED)
+
+    approve_automatically.alters_data = True
+
+    @property
+    def result_display(self) -> str:
+        """The result in the reader's language."""
+        return messages.render(self.result_message, self.result)
 
     def _check_reviewer(self, ctx: AuditContext) -> None:
         from core.models.organisations import is_maintainer
@@ -278,3 +294,10 @@ class ChangeRequest(models.Model):
             raise NotAllowed(_("Only maintainers can approve or reject requests."))
         if self.requested_by_id is not None and self.requested_by_id == ctx.user.pk:
             raise NotAllowed(_("You cannot review your own request; another maintainer must."))
+
+
+def _result(result: Message | str) -> dict:
+    """The fields that store a result: English text, and the message to translate when it is one."""
+    if isinstance(result, Message):
+        return {"result": result.english, "result_message": result.as_json()}
+    return {"result": result, "result_message": None}

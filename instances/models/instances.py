@@ -6,14 +6,17 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from instances.choices import InstanceStatus, SizeProfile
+from core.transitions import GuardedStatus
+from instances.choices import INSTANCE_TRANSITIONS, InstanceSize, InstanceStatus
+from instances.kube import names
 
 # A DNS label (RFC 1123), because the slug becomes the namespace and the host name.
 validate_dns_label = RegexValidator(
-    r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+    names.DNS_LABEL_PATTERN,
     _("Use lowercase letters, digits and hyphens; start and end with a letter or a digit."),
     code="invalid_slug",
 )
+# Shorter than a DNS label (63) so that the namespace prefix and derived names (``<slug>-tls``) still fit.
 SLUG_MAX_LENGTH = 40
 
 
@@ -32,12 +35,20 @@ class InstanceQuerySet(models.QuerySet):
         return self.exclude(status=InstanceStatus.DELETED)
 
 
-def default_hostname(slug: str) -> str:
-    return f"{slug}.{settings.PORTAL_INSTANCE_DOMAIN}"
+def default_hostname(slug: str, cluster=None) -> str:
+    """The one host rule: ``<slug>.<domain>``, the domain of the instance's cluster or the portal's default."""
+    return names.hostname(slug, cluster.domain if cluster is not None else settings.PORTAL_INSTANCE_DOMAIN)
 
 
-class Instance(models.Model):
-    """One running copy of an application for one organisation ("unique, isolated, independent")."""
+class Instance(GuardedStatus):
+    """One running copy of an application for one organisation ("unique, isolated, independent").
+
+    Its status changes only through :meth:`transition` (table ``INSTANCE_TRANSITIONS``), each change audited.
+    """
+
+    TRANSITIONS = INSTANCE_TRANSITIONS
+    audit_name = "instance"
+    audit_fields = ("current_version", "drift")
 
     organisation = models.ForeignKey(
         "core.Organisation", on_delete=models.PROTECT, related_name="instances", verbose_name=_("organisation")
@@ -72,7 +83,7 @@ class Instance(models.Model):
         related_name="instances",
         verbose_name=_("cluster"),
     )
-    size = models.CharField(_("size"), max_length=16, choices=SizeProfile.choices, default=SizeProfile.SMALL)
+    size = models.CharField(_("size"), max_length=16, choices=InstanceSize.choices, default=InstanceSize.SMALL)
     settings = models.JSONField(
         _("settings"), default=dict, blank=True, help_text=_("Application settings (strings), put in its ConfigMap.")
     )
@@ -83,6 +94,13 @@ class Instance(models.Model):
     drift_detail = models.TextField(_("drift detail"), blank=True)
     applied_images = models.JSONField(
         _("applied images"), default=dict, blank=True, editable=False, help_text=_("kind/name -> images last applied.")
+    )
+    applied_objects = models.JSONField(
+        _("applied objects"),
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text=_("Every object last applied to the cluster: key -> hash of its manifest and its resourceVersion."),
     )
     synced_at = models.DateTimeField(_("last status sync"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -104,7 +122,7 @@ class Instance(models.Model):
     @property
     def namespace(self) -> str:
         """The instance's own Kubernetes namespace."""
-        return f"{settings.PORTAL_NAMESPACE_PREFIX}{self.slug}"
+        return names.namespace_name(settings.PORTAL_NAMESPACE_PREFIX, self.slug)
 
     @property
     def accepts_requests(self) -> bool:

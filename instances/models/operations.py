@@ -6,15 +6,30 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from instances.choices import BackupStatus, BackupTrigger, OperationKind, OperationStatus, RolloutState
+from core import messages
+from core.transitions import GuardedStatus
+from instances.choices import (
+    OPERATION_TRANSITIONS,
+    BackupStatus,
+    BackupTrigger,
+    OperationKind,
+    OperationStatus,
+    RolloutState,
+)
 
 
-class Operation(models.Model):
+class Operation(GuardedStatus):
     """One background run against a cluster: what was rendered, what was applied, what happened.
 
     History is read from here, never from RQ. At most one queued or running operation per instance (a database
-    constraint), so two workers never touch the same namespace at once.
+    constraint), so two workers never touch the same namespace at once. Its status changes only through
+    :meth:`transition` (table ``OPERATION_TRANSITIONS``), each change audited.
     """
+
+    TRANSITIONS = OPERATION_TRANSITIONS
+    audit_name = "operation"
+    audit_organisation = "instance__organisation_id"
+    audit_fields = ("error",)
 
     kind = models.CharField(_("kind"), max_length=16, choices=OperationKind.choices)
     instance = models.ForeignKey(
@@ -40,6 +55,9 @@ class Operation(models.Model):
         _("status"), max_length=16, choices=OperationStatus.choices, default=OperationStatus.QUEUED, db_index=True
     )
     rq_job_id = models.CharField(_("job id"), max_length=64, blank=True)
+    full_resync = models.BooleanField(
+        _("full resync"), default=False, help_text=_("Apply every object and prune, not only what changed.")
+    )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -50,6 +68,10 @@ class Operation(models.Model):
     manifests_sha256 = models.CharField(_("manifests hash"), max_length=64, blank=True)
     diff = models.TextField(_("diff against the previous manifests"), blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The error as a message to translate for each reader (see core.messages); ``error`` holds it in English.
+    error_message = models.JSONField(_("error (translatable)"), null=True, blank=True, editable=False)
+    # Of a crash only: the traceback, for maintainers (viewers see the reference in ``error``).
+    traceback = models.TextField(_("traceback"), blank=True, editable=False)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -65,6 +87,14 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.instance} #{self.pk}"
+
+    def audit_label(self) -> str:
+        return f"operation #{self.pk}"
+
+    @property
+    def error_display(self) -> str:
+        """The error in the reader's language."""
+        return messages.render(self.error_message, self.error)
 
     def get_absolute_url(self) -> str:
         return reverse("instances:operation_detail", kwargs={"pk": self.pk})

@@ -7,7 +7,7 @@ from .change_requests import (
     RequestListView,
     RequestRejectView,
 )
-from .engine import ClusterCheckView, ClusterListView, InstanceRolloutView, OperationDetailView
+from .engine import ClusterCheckView, ClusterListView, InstanceResyncView, InstanceRolloutView, OperationDetailView
 from .instances import (
     InstanceDetailView,
     InstanceListView,
@@ -22,6 +22,7 @@ __all__ = [
     "ClusterListView",
     "InstanceDetailView",
     "InstanceListView",
+    "InstanceResyncView",
     "InstanceRolloutView",
     "OperationDetailView",
     "RequestApproveView",

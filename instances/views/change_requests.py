@@ -12,32 +12,13 @@ from core.errors import DomainError, NotAllowed
 from core.models import AuditEvent
 from core.models.organisations import is_maintainer
 from core.views import FilteredListView
+from instances import workflow
 from instances.choices import RequestKind, RequestStatus
+from instances.engine import rendering
 from instances.filtersets import ChangeRequestFilterSet
 from instances.forms import ApproveForm, CancelForm, RejectForm
 from instances.models import ChangeRequest
 from instances.queries import conflicts_of, requests_with_conflicts
-
-
-def change_preview(change_request: ChangeRequest) -> dict:
-    """What an open upgrade would change on the cluster: the diff of the manifests it would render.
-
-    Any failure (a bad version, Kustomize) is reported as text rather than breaking the page.
-    """
-    from instances.engine import rendering
-
-    if change_request.kind == RequestKind.CREATE or not change_request.instance_id:
-        return {"unavailable": _("The instance does not exist yet: everything will be created.")}
-    try:
-        rendered = rendering.render_instance(change_request.instance, change_request.target_version)
-        last = rendering.last_applied(change_request.instance)
-        return {
-            "diff": rendering.diff(last.manifests if last else "", rendered.yaml),
-            "sha256": rendered.sha256,
-            "first": last is None,
-        }
-    except Exception as exc:  # ValueError, KustomizeError, ...: the page must never fail
-        return {"error": _("Preview unavailable: %(message)s") % {"message": getattr(exc, "message", None) or exc}}
 
 
 def error_text(exc: Exception) -> str:
@@ -102,7 +83,7 @@ class RequestDetailView(LoginRequiredMixin, DetailView):
             and change_request.status in RequestStatus.open()
             and change_request.kind in (RequestKind.CREATE, RequestKind.UPDATE)
         ):
-            context["preview"] = change_preview(change_request)
+            context["preview"] = rendering.preview(change_request)
         if can_review:
             context.setdefault("approve_form", ApproveForm())
             context.setdefault("reject_form", RejectForm())
@@ -164,7 +145,7 @@ class RequestApproveView(RequestActionView):
             raise PermissionDenied(_("You cannot review your own request; another maintainer must."))
 
     def perform(self, change_request, form, ctx):
-        change_request.approve(ctx, reason=form.cleaned_data["comment"].strip())
+        workflow.approve(ctx, change_request, reason=form.cleaned_data["comment"].strip())
 
     def success_message(self, change_request):
         return _("Request #%(id)s is approved.") % {"id": change_request.pk}

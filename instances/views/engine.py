@@ -2,14 +2,16 @@
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from core.models.organisations import is_maintainer
+from core.audit import AuditContext, record
+from core.views import MaintainerRequiredMixin
+from instances.engine.dispatcher import start_resync
 from instances.engine.health import check_cluster
 from instances.models import Cluster, Instance, Operation
 
@@ -40,15 +42,10 @@ class InstanceRolloutView(LoginRequiredMixin, DetailView):
         return context
 
 
-class MaintainerRequiredMixin(LoginRequiredMixin):
-    def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not is_maintainer(request.user):
-            raise PermissionDenied(_("Only maintainers can see the clusters."))
-        return super().dispatch(request, *args, **kwargs)
-
-
 class ClusterListView(MaintainerRequiredMixin, ListView):
     """The clusters and whether the portal reaches them. Their kubeconfig is never shown."""
+
+    denied_message = _l("Only maintainers can see the clusters.")
 
     template_name = "instances/cluster_list.html"
     context_object_name = "clusters"
@@ -60,6 +57,8 @@ class ClusterListView(MaintainerRequiredMixin, ListView):
 class ClusterCheckView(MaintainerRequiredMixin, View):
     """POST: ask one cluster for its version now and record whether it answered."""
 
+    denied_message = _l("Only maintainers can see the clusters.")
+
     http_method_names = ["post"]
 
     def post(self, request, pk):
@@ -70,3 +69,28 @@ class ClusterCheckView(MaintainerRequiredMixin, View):
         else:
             messages.error(request, _("Cluster %(name)s is not reachable.") % {"name": cluster.name})
         return redirect("instances:cluster_list")
+
+
+class InstanceResyncView(MaintainerRequiredMixin, View):
+    """POST: apply every object of an instance again and prune (a maintainer's answer to drift)."""
+
+    http_method_names = ["post"]
+    denied_message = _l("Only maintainers can resync an instance.")
+
+    def post(self, request, slug):
+        instance = get_object_or_404(Instance, slug=slug)
+        operation = start_resync(instance)
+        if operation is None:
+            messages.error(
+                request, _("%(slug)s cannot be resynced now: it has no version, is deleted or busy.") % {"slug": slug}
+            )
+        else:
+            record(
+                AuditContext.from_request(request),
+                "instance.resync_requested",
+                instance,
+                organisation_id=instance.organisation_id,
+                after={"operation": operation.pk},
+            )
+            messages.success(request, _("A full resync of %(slug)s is queued.") % {"slug": slug})
+        return redirect(instance)

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.generic import DetailView
 
-from core.models.organisations import can_request_for, requestable_organisations
+from core.models.organisations import can_request_for, is_maintainer, requestable_organisations
 from core.views import FilteredListView
 from instances import workflow
 from instances.filtersets import InstanceFilterSet
@@ -57,6 +57,7 @@ class InstanceDetailView(LoginRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         instance, user = self.object, self.request.user
         context["can_request"] = instance.accepts_requests and can_request_for(user, instance.organisation)
+        context["can_resync"] = is_maintainer(user) and instance.accepts_requests and instance.current_version_id
         context["requests"] = list(
             instance_requests(instance).select_related("target_version", "requested_by").order_by("-created_at", "-id")
         )

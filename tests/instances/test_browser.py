@@ -1,4 +1,4 @@
-"""End to end in a real headless Chromium: an upgrade is requested, approved, and seen approved."""
+"""End to end in a real headless Chromium: an upgrade is requested, approved, and seen started."""
 
 import shutil
 
@@ -9,8 +9,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from instances.choices import RequestStatus
-from instances.models import ChangeRequest
+from instances.choices import OperationStatus, RequestStatus
+from instances.models import ChangeRequest, Operation
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,8 +54,8 @@ def log_in(browser, live_server, username):
     wait(browser).until(ec.url_to_be(f"{live_server.url}/"))
 
 
-def test_upgrade_requested_approved_and_seen_approved(
-    browser, live_server, admin_unistra, maintainer, instance_unistra, versions
+def test_upgrade_requested_approved_and_seen_started(
+    browser, live_server, queues, admin_unistra, maintainer, instance_unistra, versions
 ):
     # The functional admin asks for 1.2.6 from the instance page.
     log_in(browser, live_server, "admin-unistra")
@@ -79,11 +79,14 @@ def test_upgrade_requested_approved_and_seen_approved(
     browser.find_element(By.CSS_SELECTOR, f"a[href='/requests/{request.pk}/']").click()
     wait(browser).until(ec.url_to_be(f"{live_server.url}/requests/{request.pk}/"))
     browser.find_element(By.XPATH, "//button[normalize-space()='Approve']").click()
-    wait(browser).until(lambda b: ChangeRequest.objects.get(pk=request.pk).status == RequestStatus.APPROVED)
+    # Due now, it starts as soon as the approval commits: its operation is queued for a worker.
+    wait(browser).until(lambda b: ChangeRequest.objects.get(pk=request.pk).status == RequestStatus.RUNNING)
+    assert Operation.objects.get(request=request).status == OperationStatus.QUEUED
 
-    # Back as the functional admin: the request shows approved on its page and on the dashboard.
+    # Back as the functional admin: the request shows running on its page and on the dashboard.
     log_in(browser, live_server, "admin-unistra")
     browser.get(f"{live_server.url}/requests/{request.pk}/")
-    assert "Approved" in browser.find_element(By.TAG_NAME, "main").text
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "Running" in main and "Approved" in main  # the status, and the approval in its timeline
     browser.get(f"{live_server.url}/")
-    assert "Approved" in browser.find_element(By.TAG_NAME, "main").text
+    assert "Running" in browser.find_element(By.TAG_NAME, "main").text

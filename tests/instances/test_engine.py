@@ -25,7 +25,7 @@ from instances.choices import (
 )
 from instances.engine import dispatcher
 from instances.engine.runner import new_job_id
-from instances.engine.sync import sync_cluster
+from instances.engine.sync import sync_cluster, sync_cluster_backups
 from instances.models import ApplicationVersion, Backup, Instance, Operation, RolloutSnapshot
 from tests.conftest import ctx
 from tests.engine_fixtures import run_worker
@@ -322,6 +322,7 @@ def test_status_sync_uses_constant_api_calls(deployed, cluster, kube_emulator, u
     def list_calls_for_sync():
         kube_emulator.reset_log()
         sync_cluster(cluster)
+        sync_cluster_backups(cluster)
         kinds = {"deployments", "statefulsets", "jobs", "namespaces"}
         return sorted(
             r.path
@@ -374,6 +375,7 @@ def test_sync_flags_drift_and_records_scheduled_backups(deployed, kube_emulator,
     controllers.step()
     controllers.step()
     sync_cluster(cluster)
+    sync_cluster_backups(cluster)
     instance = Instance.objects.get(pk=deployed.pk)
     assert instance.drift
     assert "registry.example.org/x:hotfix" in instance.drift_detail
@@ -435,7 +437,7 @@ def test_periodic_jobs_are_registered():
     scheduler = CronScheduler(connection=get_queue("default").connection)
     scheduler.load_config_from_file("portal.cron")
     jobs = {job.func.__name__: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dispatch", "sync_status", "check_clusters"}
+    assert set(jobs) == {"dispatch", "sync_status", "sync_backups", "check_clusters"}
     assert jobs["dispatch"].interval <= 30
 
 

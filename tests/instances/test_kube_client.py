@@ -8,12 +8,9 @@ import time
 import pytest
 import yaml
 
-from instances.kube.client import (
-    MANAGED_BY_LABEL,
-    ClusterClient,
-    PermanentClusterError,
-    TransientClusterError,
-)
+from instances.kube.client import ClusterClient, PermanentClusterError, TransientClusterError
+from instances.kube.errors import WatchExpired
+from instances.kube.kinds import MANAGED_BY_LABEL
 
 NS = "smile-unistra"
 MANAGED = {MANAGED_BY_LABEL: "saas-portal", "portal.example.org/instance": "smile-unistra"}
@@ -74,10 +71,10 @@ def cluster(kube_emulator):
 
 @pytest.fixture
 def applied(cluster, kube_emulator):
-    manifests = instance_manifests()
-    cluster.apply(manifests)
+    """The manifests applied once; returns the object versions of that apply."""
+    versions = cluster.apply(instance_manifests()).versions
     kube_emulator.reset_log()
-    return manifests
+    return versions
 
 
 # --- apply -----------------------------------------------------------------------------------------------------
@@ -88,11 +85,11 @@ def test_apply_creates_everything_in_dependency_order(cluster, kube_emulator):
 
     assert [o.kind for o in result.objects] == [
         "Namespace",
-        "NetworkPolicy",
         "ResourceQuota",
-        "Service",
-        "ConfigMap",
+        "NetworkPolicy",
         "Secret",
+        "ConfigMap",
+        "Service",
         "Deployment",
         "Ingress",
     ]
@@ -100,12 +97,16 @@ def test_apply_creates_everything_in_dependency_order(cluster, kube_emulator):
     assert result.summary() == "8 created"
     applies = [r.path for r in kube_emulator.requests if r.content_type == "application/apply-patch+yaml"]
     assert applies[0] == f"/api/v1/namespaces/{NS}" and applies[-1].endswith("/ingresses/smile")
+    # One request per object: no read before the apply, no discovery.
+    assert [(r.method, r.content_type) for r in kube_emulator.requests] == [
+        ("PATCH", "application/apply-patch+yaml")
+    ] * 8
     deployment = kube_emulator.get_object("apps/v1", "Deployment", NS, "smile")
     assert deployment["metadata"]["managedFields"][0]["manager"] == "saas-portal"
 
 
 def test_reapplying_the_same_manifests_writes_nothing(cluster, kube_emulator, applied):
-    result = cluster.apply(instance_manifests())
+    result = cluster.apply(instance_manifests(), known_versions=applied)
 
     assert {o.action for o in result.objects} == {"unchanged"}
     assert not result.changed and result.summary() == "8 unchanged"
@@ -113,14 +114,14 @@ def test_reapplying_the_same_manifests_writes_nothing(cluster, kube_emulator, ap
     assert all(r.status < 300 for r in kube_emulator.requests)
 
 
-def test_a_changed_manifest_is_configured(cluster, kube_emulator, applied):
+def test_a_changed_manifest_is_applied(cluster, kube_emulator, applied):
     manifests = instance_manifests()
     by_kind(manifests, "Deployment")["spec"]["replicas"] = 2
 
-    result = cluster.apply(manifests)
+    result = cluster.apply(manifests, known_versions=applied)
 
-    assert [o.name for o in result.with_action("configured")] == ["smile"]
-    assert result.with_action("configured")[0].kind == "Deployment"
+    assert [o.name for o in result.with_action("applied")] == ["smile"]
+    assert result.with_action("applied")[0].kind == "Deployment"
     assert len(result.with_action("unchanged")) == 7
     assert kube_emulator.write_count == 1
     assert kube_emulator.get_object("apps/v1", "Deployment", NS, "smile")["spec"]["replicas"] == 2
@@ -231,7 +232,7 @@ def test_throttled_reads_are_transient_too(cluster, kube_emulator):
 
     started = time.monotonic()
     with pytest.raises(TransientClusterError) as error:
-        cluster.apply(instance_manifests())
+        cluster.get("Deployment", NS, "smile")
 
     assert (error.value.status, error.value.reason) == (429, "TooManyRequests")
     assert time.monotonic() - started < 2  # Retry-After is the job runner's business, not a sleep here
@@ -283,14 +284,25 @@ def test_a_slow_cluster_times_out_quickly_as_a_transient_error(cluster, kube_emu
     assert time.monotonic() - started < 3
 
 
-def test_slow_discovery_is_bounded_too(cluster, kube_emulator):
-    kube_emulator.inject_delay(10, path_regex="^/apis$")
+def test_the_client_needs_no_discovery(cluster, kube_emulator):
+    # Discovery would hang.
+    kube_emulator.inject_delay(10, path_regex=r"^/api$|^/apis$|^/api/v1$|^/apis/[^/]+/[^/]+$", times=None)
 
     started = time.monotonic()
-    with pytest.raises(TransientClusterError, match="discover the API"):
-        cluster.get("Deployment", NS, "smile")
+    assert cluster.get("Deployment", NS, "smile") is None
+    cluster.list("ConfigMap", NS)
 
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 1
+    assert [r.path for r in kube_emulator.requests] == [
+        f"/apis/apps/v1/namespaces/{NS}/deployments/smile",
+        f"/api/v1/namespaces/{NS}/configmaps",
+    ]
+
+
+def test_a_kind_outside_the_portal_table_is_refused_without_a_request(cluster, kube_emulator):
+    with pytest.raises(PermanentClusterError, match="Widget"):
+        cluster.get("Widget", NS, "w", api_version="example.org/v1")
+    assert kube_emulator.requests == []
 
 
 def test_an_unreachable_cluster_is_transient():
@@ -390,9 +402,12 @@ def test_a_quiet_watch_ends_at_its_timeout_even_past_the_read_timeout(cluster, a
     assert 1.9 < time.monotonic() - started < 3.5  # the client's read timeout is 1 s
 
 
-def test_a_watch_from_a_forgotten_version_just_ends(cluster, kube_emulator, applied):
+def test_a_watch_from_a_forgotten_version_asks_for_a_new_list(cluster, kube_emulator, applied):
     kube_emulator.store._forgotten_until = kube_emulator.store.resource_version  # as if the history had rolled over
-    assert list(cluster.watch("ConfigMap", NS, resource_version="1", timeout_seconds=5)) == []
+    started = time.monotonic()
+    with pytest.raises(WatchExpired):
+        list(cluster.watch("ConfigMap", NS, resource_version="1", timeout_seconds=5))
+    assert time.monotonic() - started < 1
 
 
 def test_create_if_absent_never_overwrites(cluster, kube_emulator, applied):
@@ -452,7 +467,7 @@ def test_create_job_from_cronjob(cluster, kube_emulator):
         cluster.create_job_from_cronjob("default", "absent", "backup-43")
 
 
-def test_patch_status_plays_the_controller(cluster, applied):
+def test_patch_status_plays_the_controller(cluster, kube_emulator, applied):
     before = cluster.get("Deployment", NS, "smile")
     status = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
 
@@ -460,7 +475,11 @@ def test_patch_status_plays_the_controller(cluster, applied):
 
     assert patched["status"] == status
     assert patched["spec"] == before["spec"] and patched["metadata"]["generation"] == 1
-    assert cluster.apply(instance_manifests()).summary() == "8 unchanged"  # status is not the portal's field
+    # Status is not the portal's field: applying the same manifests again writes nothing.
+    writes = kube_emulator.write_count
+    assert cluster.apply(instance_manifests(), known_versions=applied).summary() == "1 applied, 7 unchanged"
+    assert kube_emulator.write_count == writes
+    assert cluster.get("Deployment", NS, "smile")["status"] == status
 
 
 def test_manifests_are_not_modified(cluster):

@@ -12,17 +12,10 @@ import pytest
 import yaml
 
 from instances.kube.kustomize import Kustomize, KustomizeError
-from instances.kube.overlay import (
-    DEFAULT_BASE,
-    SIZE_PROFILES,
-    ImageRef,
-    OverlaySpec,
-    Size,
-    pod_spec,
-    render,
-    validate_cron,
-    write_overlay,
-)
+from instances.kube.overlay import DEFAULT_BASE, ImageRef, OverlaySpec
+from instances.kube.render import pod_spec, render, write_overlay
+from instances.kube.schedule import validate_cron
+from instances.kube.sizes import SIZE_PROFILES
 
 # The oldest and the newest Kubernetes versions whose schemas kubernetes-validate bundles that we support:
 # kubectl on our machines is 1.32, and 1.37 is the newest schema of kubernetes-validate 1.37.
@@ -78,7 +71,7 @@ SPECS = {
         tls_secret_name="uha-wildcard",
         ingress_class="traefik",
         ingress_controller_namespace="traefik",
-        size=Size.LARGE,
+        size="large",
         extra_labels={"example.org/cost-centre": "cc-1042", "tier": "gold"},
         timemachine_time_zone="Etc/UTC",
         namespace_prefix="smile-",

@@ -9,7 +9,7 @@ import pytest
 from instances.kube.rollout import (
     JobPhase,
     JobState,
-    RolloutState,
+    WorkloadState,
     deployment_status,
     job_status,
     statefulset_status,
@@ -28,7 +28,7 @@ def load(name: str) -> dict:
     [
         (
             "deployment_progressing.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for deployment "smile-core" rollout to finish: '
@@ -41,7 +41,7 @@ def load(name: str) -> dict:
         ),
         (
             "deployment_old_replicas_pending.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for deployment "smile-core" rollout to finish: '
@@ -54,7 +54,7 @@ def load(name: str) -> dict:
         ),
         (
             "deployment_waiting_availability.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for deployment "smile-core" rollout to finish: '
@@ -67,7 +67,7 @@ def load(name: str) -> dict:
         ),
         (
             "deployment_deadline_exceeded.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=True,
                 message='deployment "smile-core" exceeded its progress deadline: '
@@ -81,7 +81,7 @@ def load(name: str) -> dict:
         (
             # Counters all say "done", but generation 4 has not been observed: kubectl keeps waiting.
             "deployment_generation_lag.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for deployment "smile-core" spec update to be observed...',
@@ -94,7 +94,7 @@ def load(name: str) -> dict:
         (
             # A deadline left by the previous rollout does not fail a newer spec the controller has not seen.
             "deployment_new_generation_after_deadline.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for deployment "smile-core" spec update to be observed...',
@@ -106,7 +106,7 @@ def load(name: str) -> dict:
         ),
         (
             "deployment_complete.json",
-            RolloutState(
+            WorkloadState(
                 done=True,
                 failed=False,
                 message='deployment "smile-core" successfully rolled out',
@@ -127,7 +127,7 @@ def test_deployment_status(filename, expected):
     [
         (
             "statefulset_not_observed.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for statefulset "smile-database" spec update to be observed...',
@@ -139,7 +139,7 @@ def test_deployment_status(filename, expected):
         ),
         (
             "statefulset_generation_lag.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for statefulset "smile-database" spec update to be observed...',
@@ -151,7 +151,7 @@ def test_deployment_status(filename, expected):
         ),
         (
             "statefulset_rolling.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for statefulset "smile-database" rolling update to finish: '
@@ -164,7 +164,7 @@ def test_deployment_status(filename, expected):
         ),
         (
             "statefulset_not_ready.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for 1 pods of statefulset "smile-database" to be ready...',
@@ -177,7 +177,7 @@ def test_deployment_status(filename, expected):
         (
             # Updated and ready, but currentRevision has not caught up with updateRevision yet.
             "statefulset_revision_pending.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for statefulset "smile-database" rolling update to complete '
@@ -190,7 +190,7 @@ def test_deployment_status(filename, expected):
         ),
         (
             "statefulset_complete.json",
-            RolloutState(
+            WorkloadState(
                 done=True,
                 failed=False,
                 message='statefulset "smile-database" rolling update complete 1 pods at revision '
@@ -203,7 +203,7 @@ def test_deployment_status(filename, expected):
         ),
         (
             "statefulset_partition_waiting.json",
-            RolloutState(
+            WorkloadState(
                 done=False,
                 failed=False,
                 message='Waiting for partitioned roll out of statefulset "smile-database" to finish: '
@@ -217,7 +217,7 @@ def test_deployment_status(filename, expected):
         (
             # Pods below the partition stay on the old revision by design: revisions differ, yet done.
             "statefulset_partition_complete.json",
-            RolloutState(
+            WorkloadState(
                 done=True,
                 failed=False,
                 message='partitioned roll out of statefulset "smile-database" complete: 1 new pods updated',
@@ -229,7 +229,7 @@ def test_deployment_status(filename, expected):
         ),
         (
             "statefulset_ondelete_ready.json",
-            RolloutState(
+            WorkloadState(
                 done=True,
                 failed=False,
                 message='statefulset "smile-database" uses the OnDelete strategy: 1 pods ready',

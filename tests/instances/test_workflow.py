@@ -13,7 +13,7 @@ from core.audit import AuditContext
 from core.errors import Conflict, InvalidTransition, NotAllowed
 from core.models import AuditEvent
 from instances import workflow
-from instances.choices import TRANSITIONS, InstanceStatus, RequestKind, RequestSource, RequestStatus
+from instances.choices import REQUEST_TRANSITIONS, InstanceStatus, RequestKind, RequestSource, RequestStatus
 from instances.models import ChangeRequest, Instance
 from tests.conftest import ctx
 
@@ -55,7 +55,7 @@ ALL_PAIRS = [
 def test_every_transition_is_allowed_or_refused_per_the_table(source, target, upgrade, maintainer):
     force_status(upgrade, source)
     events_before = AuditEvent.objects.count()
-    if target in TRANSITIONS[source]:
+    if target in REQUEST_TRANSITIONS[source]:
         attempt(upgrade, target, maintainer)
         upgrade.refresh_from_db()
         assert upgrade.status == target
@@ -73,7 +73,7 @@ def test_every_transition_is_allowed_or_refused_per_the_table(source, target, up
 
 def test_terminal_statuses_have_no_way_out():
     for status in RequestStatus.terminal():
-        assert TRANSITIONS[status] == frozenset()
+        assert REQUEST_TRANSITIONS[status] == frozenset()
 
 
 def test_approval_records_reviewer_and_time(upgrade, maintainer):

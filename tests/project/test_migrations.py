@@ -68,7 +68,7 @@ def migrate_and_read(database_url: str) -> dict:
 
 
 def assert_everything_kept(state: dict) -> None:
-    assert state["tables"] == ["core_auditevent", "core_membership", "core_organisation"]
+    assert state["tables"] == ["core_auditevent", "core_jobrun", "core_membership", "core_organisation"]
     assert state["organisations"] == ["unicaen", "unistra"]
     assert state["memberships"] == 4
     assert state["users"] == 6

@@ -1,0 +1,53 @@
+"""Backups taken by operations: a Job started from the instance's timemachine CronJob, followed to its end."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from core.messages import msg
+from instances.choices import BackupStatus
+from instances.engine.apply import instance_labels
+from instances.engine.errors import BackupFailed
+from instances.engine.log import OperationLog
+from instances.engine.waiting import wait_for_job
+from instances.kube.client import ClusterClient
+from instances.kube.kinds import BACKUP_TRIGGER_LABEL
+from instances.kube.names import job_name
+from instances.kube.rollout import job_status
+from instances.models import Backup, Instance, Operation
+
+
+def run_backup(client: ClusterClient, instance: Instance, operation: Operation, trigger: str, log: OperationLog):
+    """Start a Job from the instance's timemachine CronJob and follow it to the end; returns the Backup row."""
+    cronjob = instance.application.backup_cronjob
+    if not cronjob:
+        raise BackupFailed(msg("%(application)s has no backup CronJob configured"), application=instance.application)
+    name = job_name(cronjob, trigger, operation.pk)
+    labels = {**instance_labels(instance), BACKUP_TRIGGER_LABEL: trigger}
+    client.create_job_from_cronjob(instance.namespace, cronjob, name, labels)
+    backup, _created = Backup.objects.update_or_create(
+        instance=instance, job_name=name, defaults={"trigger": trigger, "status": BackupStatus.RUNNING}
+    )
+    log(msg("backup Job %(job)s started (%(trigger)s)"), job=name, trigger=trigger)
+    last = {"job": None}
+
+    def progress(job: dict) -> None:
+        last["job"] = job
+        log.heartbeat()
+
+    deadline = time.monotonic() + settings.PORTAL_BACKUP_DEADLINE
+    outcome = wait_for_job(client, instance.namespace, name, deadline=deadline, on_progress=progress)
+    state = job_status(last["job"]) if last["job"] else None
+    backup.status = BackupStatus.SUCCEEDED if outcome.done else BackupStatus.FAILED
+    backup.started_at = (state.start_time if state else None) or backup.started_at
+    backup.finished_at = (state.completion_time if state else None) or timezone.now()
+    backup.message = outcome.message.english
+    backup.save(update_fields=["status", "started_at", "finished_at", "message"])
+    if outcome.done:
+        log(msg("backup Job %(job)s succeeded"), job=name)
+    else:
+        log(msg("backup Job %(job)s failed: %(reason)s"), level="warning", job=name, reason=outcome.message)
+    return backup
