@@ -127,6 +127,10 @@ class OperationStatus(models.TextChoices):
     def active(cls) -> tuple[str, ...]:
         return (cls.QUEUED, cls.RUNNING)
 
+    @classmethod
+    def terminal(cls) -> tuple[str, ...]:
+        return (cls.SUCCEEDED, cls.FAILED, cls.ERRORED)
+
 
 # The operation transition table. A running operation goes back to "queued" to be retried after a transient
 # cluster error; a queued one can end without running (its instance's sandbox restarted, for instance).

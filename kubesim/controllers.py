@@ -16,13 +16,18 @@ It works on the emulator's store directly, never through HTTP, so it does not sh
 from __future__ import annotations
 
 import copy
+import heapq
 import logging
 import math
 import threading
 import time
 from datetime import UTC, datetime
 
+from .store import ApiError
+
 logger = logging.getLogger(__name__)
+# What the simulated controllers act on.
+WATCHED = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("batch/v1", "Job"), ("batch/v1", "CronJob"))
 FAIL_ANNOTATION = "kubesim.io/fail"
 
 
@@ -64,10 +69,12 @@ class SimulatedControllers:
         self.fail_jobs = fail_jobs
         self.tick = tick
         self._started: dict[tuple, float] = {}
-        # Nothing to do while the store has not changed and no rollout or Job is still in progress.
+        # Each pass looks only at what changed since the last one, plus what is still in progress: the cost of a
+        # pass follows the activity, not the size of the cluster.
         self._seen_version = -1
-        self._pending = True
-        self._last_fired: dict[tuple, float] = {}
+        self._pending: set[tuple[str, str, str, str]] = set()
+        self._cron_heap: list[tuple[float, tuple[str, str, str, str]]] = []
+        self._cron_known: set[tuple[str, str, str, str]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -96,23 +103,59 @@ class SimulatedControllers:
                 logger.debug("simulated controllers: step failed", exc_info=True)
 
     def step(self, now: float | None = None) -> None:
-        """One reconciliation pass over every object."""
+        """One reconciliation pass over the objects that changed or are still in progress."""
         now = time.monotonic() if now is None else now
-        if self.cron_interval is not None:
-            for obj in self.emulator.list_objects("batch/v1", "CronJob"):
-                self._cronjob(obj, now)
         version = self.emulator.store.resource_version
-        if version == self._seen_version and not self._pending:
-            return
-        self._pending = False
-        for obj in self.emulator.list_objects("apps/v1", "Deployment"):
-            self._deployment(obj, now)
-        for obj in self.emulator.list_objects("apps/v1", "StatefulSet"):
-            self._statefulset(obj, now)
-        for obj in self.emulator.list_objects("batch/v1", "Job"):
-            self._job(obj, now)
+        work = self._pending | self._changed_since(self._seen_version)
+        self._pending = set()
+        for key in sorted(work):
+            obj = self.emulator.get_object(*key)
+            if obj is None:
+                continue
+            if key[1] == "CronJob":
+                self._schedule_cronjob(key, now)
+            elif getattr(self, f"_{key[1].lower()}")(obj, now):
+                self._pending.add(key)
+        if self.cron_interval is not None:
+            self._fire_due_cronjobs(now)
         # What was read at the start: a write that landed during this pass is seen by the next one.
         self._seen_version = version
+
+    def _changed_since(self, version: int) -> set[tuple[str, str, str, str]]:
+        """(apiVersion, kind, namespace, name) of the objects written after ``version`` (all of them at first)."""
+        store = self.emulator.store
+        changed = set()
+        for api_version, kind in WATCHED:
+            if version >= 0:
+                try:
+                    events, _ = store.events_after(self.emulator.type_of(api_version, kind).key, version)
+                except ApiError:  # the history rolled over: look at everything once
+                    return self._changed_since(-1)
+                objects = [event.object for event in events if event.type != "DELETED"]
+            else:
+                objects = self.emulator.list_objects(api_version, kind)
+            for obj in objects:
+                meta = obj["metadata"]
+                changed.add((api_version, kind, meta.get("namespace", ""), meta["name"]))
+        return changed
+
+    # --- cron ----------------------------------------------------------------------------------------------
+
+    def _schedule_cronjob(self, key: tuple[str, str, str, str], now: float) -> None:
+        if self.cron_interval is not None and key not in self._cron_known:
+            self._cron_known.add(key)
+            heapq.heappush(self._cron_heap, (now + self.cron_interval, key))
+
+    def _fire_due_cronjobs(self, now: float) -> None:
+        while self._cron_heap and self._cron_heap[0][0] <= now:
+            _when, key = heapq.heappop(self._cron_heap)
+            obj = self.emulator.get_object(*key)
+            if obj is None:
+                self._cron_known.discard(key)
+                continue
+            heapq.heappush(self._cron_heap, (now + self.cron_interval, key))
+            if not obj.get("spec", {}).get("suspend"):
+                self.fire(obj)
 
     # --- workloads -----------------------------------------------------------------------------------------
 
@@ -131,15 +174,13 @@ class SimulatedControllers:
         meta = obj["metadata"]
         self.emulator.set_status(obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"], status)
 
-    def _deployment(self, obj: dict, now: float) -> None:
+    def _deployment(self, obj: dict, now: float) -> bool:
         replicas = obj.get("spec", {}).get("replicas", 1)
         generation = obj["metadata"].get("generation", 1)
         fraction, elapsed = self._progress(obj, now)
         broken = any(is_broken(image) for image in _images(obj))
         updated = replicas if broken else math.floor(fraction * replicas)
         available = 0 if broken else updated
-        if updated < replicas or (broken and elapsed < self.progress_deadline_seconds):
-            self._pending = True
         progressing = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
         if not broken and updated >= replicas:
             progressing["reason"] = "NewReplicaSetAvailable"
@@ -163,8 +204,9 @@ class SimulatedControllers:
                 "conditions": [available_condition, progressing],
             },
         )
+        return updated < replicas or (broken and elapsed < self.progress_deadline_seconds)
 
-    def _statefulset(self, obj: dict, now: float) -> None:
+    def _statefulset(self, obj: dict, now: float) -> bool:
         replicas = obj.get("spec", {}).get("replicas", 1)
         generation = obj["metadata"].get("generation", 1)
         fraction, _elapsed = self._progress(obj, now)
@@ -172,8 +214,6 @@ class SimulatedControllers:
         ready = 0 if broken else math.floor(fraction * replicas)
         revision = f"{obj['metadata']['name']}-{generation}"
         done = ready >= replicas
-        if not done and not broken:
-            self._pending = True
         self._set_status(
             obj,
             {
@@ -187,23 +227,23 @@ class SimulatedControllers:
                 "currentRevision": revision if done else f"{obj['metadata']['name']}-{generation - 1}",
             },
         )
+        return not done and not broken
 
     # --- jobs ----------------------------------------------------------------------------------------------
 
-    def _job(self, obj: dict, now: float) -> None:
+    def _job(self, obj: dict, now: float) -> bool:
         status = obj.get("status") or {}
         if status.get("completionTime") or any(c.get("type") == "Failed" for c in status.get("conditions", [])):
-            return
+            return False
         meta = obj["metadata"]
         key = ("Job", meta.get("namespace"), meta["name"], meta.get("uid"))
         started = self._started.setdefault(key, now)
-        self._pending = True  # a Job runs until the branch below finishes it
         if not status.get("startTime"):
             self._set_status(obj, {"startTime": _now_iso(), "active": 1})
             if self.job_seconds > 0:
-                return
+                return True
         if now - started < self.job_seconds:
-            return
+            return True
         fail = self.fail_jobs or (meta.get("annotations") or {}).get(FAIL_ANNOTATION) == "true"
         if fail:
             limit = obj.get("spec", {}).get("backoffLimit", 6)
@@ -220,17 +260,7 @@ class SimulatedControllers:
                 {"active": 0, "succeeded": 1, "completionTime": _now_iso(),
                  "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": _now_iso()}]},
             )  # fmt: skip
-
-    def _cronjob(self, obj: dict, now: float) -> None:
-        meta = obj["metadata"]
-        if obj.get("spec", {}).get("suspend"):
-            return
-        key = ("CronJob", meta.get("namespace"), meta["name"], meta.get("uid"))
-        last = self._last_fired.setdefault(key, now)
-        if now - last < self.cron_interval:
-            return
-        self._last_fired[key] = now
-        self.fire(obj)
+        return False
 
     def fire(self, cronjob: dict) -> dict:
         """Create a Job from a CronJob as its controller would on schedule."""

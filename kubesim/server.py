@@ -182,21 +182,21 @@ class KubernetesEmulator:
 
     def seed(self, obj: dict) -> dict:
         """Store an object directly (no HTTP, not logged as a request), e.g. a CronJob a test needs."""
-        rtype = self._type_of(obj["apiVersion"], obj["kind"])
+        rtype = self.type_of(obj["apiVersion"], obj["kind"])
         return self.store.create(rtype, obj.get("metadata", {}).get("namespace", ""), obj, "emulator-seed")
 
     def get_object(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         try:
-            return self.store.get(self._type_of(api_version, kind), namespace if namespace else "", name)
+            return self.store.get(self.type_of(api_version, kind), namespace if namespace else "", name)
         except ApiError:
             return None
 
     def list_objects(self, api_version: str, kind: str, namespace: str = "") -> list[dict]:
-        return self.store.list(self._type_of(api_version, kind), namespace, lambda obj: True)[0]
+        return self.store.list(self.type_of(api_version, kind), namespace, lambda obj: True)[0]
 
     def set_status(self, api_version: str, kind: str, namespace: str, name: str, status: dict) -> dict:
         """Play a controller: merge `status` into the object's status, as a `/status` patch would."""
-        rtype = self._type_of(api_version, kind)
+        rtype = self.type_of(api_version, kind)
         subresource = "status" if rtype.has_status else ""
 
         def patcher(obj: dict) -> dict:
@@ -209,7 +209,7 @@ class KubernetesEmulator:
         return kubeconfig_for(self.url, namespace)
 
     @staticmethod
-    def _type_of(api_version: str, kind: str) -> ResourceType:
+    def type_of(api_version: str, kind: str) -> ResourceType:
         try:
             return BY_KIND[(api_version, kind)]
         except KeyError:

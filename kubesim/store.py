@@ -29,7 +29,7 @@ import copy
 import re
 import threading
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -177,6 +177,10 @@ class Store:
         self.changed = threading.Condition(threading.RLock())
         self.write_count = 0
         self._objects: dict[tuple[str, str, str, str, str], dict] = {}
+        # Indexes, so that a list or a namespace deletion costs what it returns, not the size of the store:
+        # resource type -> namespace -> keys, and namespace -> keys.
+        self._by_type: dict[tuple[str, str, str], dict[str, set[tuple]]] = defaultdict(lambda: defaultdict(set))
+        self._by_namespace: dict[str, set[tuple]] = defaultdict(set)
         self._rv = 0
         self._events: deque[Event] = deque(maxlen=history)
         self._forgotten_until = 0  # events up to this version fell out of the history
@@ -206,10 +210,11 @@ class Store:
     def list(self, rtype: ResourceType, namespace: str, matches: Matcher) -> tuple[list[dict], int]:
         """Objects of one type, in one namespace or all (`namespace=""`), sorted like etcd keys."""
         with self.changed:
-            # Filter before sorting and copying: a fleet-sized store must not cost a full sort per request.
-            keys = sorted(
-                key for key in self._objects if key[:3] == rtype.key and (not namespace or key[3] == namespace)
-            )
+            collections = self._by_type.get(rtype.key, {})
+            if namespace:
+                keys = sorted(collections.get(namespace, ()))
+            else:
+                keys = sorted(key for keys in collections.values() for key in keys)
             items = [copy.deepcopy(self._objects[key]) for key in keys if matches(self._objects[key])]
             return items, self._rv
 
@@ -218,7 +223,14 @@ class Store:
         with self.changed:
             if resource_version < self._forgotten_until:
                 raise ApiError(410, "Expired", f"too old resource version: {resource_version} ({self._rv})")
-            events = [e for e in self._events if e.resource_version > resource_version and e.resource == resource]
+            # Newest first, stopping at the version asked for: the cost is the events since, not the history.
+            events = []
+            for event in reversed(self._events):
+                if event.resource_version <= resource_version:
+                    break
+                if event.resource == resource:
+                    events.append(event)
+            events.reverse()
             return events, self._rv
 
     def wait_for_change(self, resource_version: int, timeout: float) -> None:
@@ -454,11 +466,16 @@ class Store:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         self._objects[key] = obj
+        self._by_type[rtype.key][key[3]].add(key)
+        self._by_namespace[key[3]].add(key)
         self._record(rtype, event_type, obj, previous)
 
     def _remove(self, rtype: ResourceType, obj: dict) -> dict:
         meta = obj["metadata"]
-        del self._objects[(*rtype.key, meta.get("namespace", ""), meta["name"])]
+        key = (*rtype.key, meta.get("namespace", ""), meta["name"])
+        del self._objects[key]
+        self._by_type[rtype.key][key[3]].discard(key)
+        self._by_namespace[key[3]].discard(key)
         self._rv += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._rv)
@@ -496,7 +513,7 @@ class Store:
 
     def _finalize_namespace(self, name: str) -> None:
         """The namespace controller's cascade: delete every namespaced object in it, then the namespace."""
-        for key in [k for k in self._objects if k[3] == name and k[:3] != NAMESPACES.key]:
+        for key in sorted(self._by_namespace.get(name, ())):
             self._remove(BY_KEY[key[:3]], self._objects[key])
         ns = self._objects.get((*NAMESPACES.key, "", name))
         if ns is not None:

@@ -6,8 +6,9 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +28,7 @@ class RequestRecord:
     query: str
     content_type: str
     status: int
+    at: float = 0.0  # when it arrived (time.time())
 
 
 class Server(ThreadingHTTPServer):
@@ -96,14 +98,14 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, OSError):
             self.close_connection = True
             return
-        self._pending = RequestRecord(request.method, request.path, url.query, request.content_type, 0)
+        self._pending = RequestRecord(request.method, request.path, url.query, request.content_type, 0, time.time())
         status = self.server.serve(request, self)
         if self._pending is not None:  # no response went out (the client hung up)
             self._log_pending(status)
 
     def _log_pending(self, status: int) -> None:
         record, self._pending = self._pending, None
-        self.server.log(RequestRecord(record.method, record.path, record.query, record.content_type, status))
+        self.server.log(replace(record, status=status))
 
     def send_response(self, code, message=None):
         # Logged before the response leaves, so a test that got its answer always finds the request in the log.
