@@ -10,7 +10,8 @@ parts the portal depends on, deliberately and visibly:
   annotation ``kubesim.io/fail: "true"``.
 - CronJobs fire every ``cron_interval`` seconds when it is set (real schedules would take hours to show).
 
-It works on the emulator's store directly, never through HTTP, so it does not show up in request counts.
+It works on the emulator's store directly, never through HTTP: it is not in the request log, though its writes
+count in `write_count` and reach watches like any other write.
 """
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def openapi_v3_document(group_version: str) -> dict | None:
     """A minimal OpenAPI v3 document: only the PATCH operations and their `fieldValidation` parameter.
 
     kubectl (>= 1.27) checks this to decide that the server validates fields itself and then skips client-side
-    schema validation. The emulator does not validate (see the module docstring of `emulator`), so this is a
+    schema validation. The emulator does not validate (see the module docstring of `kubesim.store`), so this is a
     deliberate white lie that lets `kubectl apply` work without `--validate=false`.
     """
     resources = group_versions().get(group_version)

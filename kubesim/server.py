@@ -3,16 +3,16 @@
 No real API server can run on our machines, so the code that talks to clusters is exercised against this one:
 the official `kubernetes` client and `kubectl` speak real HTTP to it. It serves discovery, CRUD with label and
 field selectors, merge/JSON/strategic patches, server-side apply, `/status` subresources, watches and
-namespace deletion; `kubesim.store` lists precisely what is emulated and what is deliberately not (no
-controllers: tests play them by writing `/status`, see `set_status`). Only the standard library and PyYAML are
-used, so it ships with the product.
+namespace deletion; `kubesim.store` lists precisely what is emulated and what is deliberately not. The store
+runs no controllers: tests play them by writing `/status` (`set_status`), or start `SimulatedControllers`.
+Only the standard library and PyYAML are used.
 
-    with KubernetesEmulator() as emulator:        # listening on 127.0.0.1, random port
+    with KubernetesEmulator() as emulator:        # listening on 127.0.0.1 by default, random port
         client = ClusterClient.for_url(emulator.url)
         emulator.inject(method="PATCH", path_regex="/deployments/", status=500, times=1)
         assert emulator.write_count == 0
 
-Run `python -m kubesim --port 8001` for a long-lived cluster with simulated controllers (see `__main__`).
+Run `python -m kubesim --port 8090` for a long-lived cluster with simulated controllers (see `__main__`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Fault:
 
 
 class KubernetesEmulator:
-    """An in-memory Kubernetes API server on 127.0.0.1 (see the module docstring)."""
+    """An in-memory Kubernetes API server, on 127.0.0.1 unless told otherwise (see the module docstring)."""
 
     def __init__(
         self,

@@ -18,8 +18,9 @@ What it does like the API server:
 - a bounded event history for watches; a watch from a version older than the history gets 410 Gone.
 
 What it deliberately does not do: defaulting and schema validation (beyond names), finalizers, owner-reference
-garbage collection, controllers (no ReplicaSets or Pods appear, Jobs never complete, CronJobs never fire),
-`deletecollection`, list pagination (`limit` is ignored, everything is returned).
+garbage collection, controllers (no ReplicaSets or Pods appear; Jobs complete and CronJobs fire only when
+`kubesim.controllers` or a test plays the controller), `deletecollection`, list pagination (`limit` is ignored,
+everything is returned).
 """
 
 from __future__ import annotations

@@ -6,12 +6,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from core.audit import AuditContext
 from core.choices import MAINTAINERS_GROUP, MembershipRole
 from core.models import Membership, Organisation
 from instances.choices import InstanceStatus
 from instances.models import Application, ApplicationVersion, Instance
-from tests.engine_fixtures import cluster, controllers, queues  # noqa: F401 - fixtures for the whole suite
+from tests.engine_fixtures import cluster, controllers, ctx, deployed, queues  # noqa: F401 - fixtures for the whole suite
 from tests.kube_fixtures import kube_api_client, kube_cluster_client, kube_emulator  # noqa: F401
 
 PASSWORD = "a-test-password-123"
@@ -114,7 +113,3 @@ def instance_unicaen(unicaen, smile, versions):
         current_version=versions["1.2.5"],
         status=InstanceStatus.RUNNING,
     )
-
-
-def ctx(user) -> AuditContext:
-    return AuditContext(user=user, label=user.get_username(), request_id="test", ip_address="127.0.0.1")

@@ -3,7 +3,11 @@
 import pytest
 from rq import SimpleWorker
 
+from core.audit import AuditContext
 from core.jobs import get_queue
+from instances import workflow
+from instances.choices import RequestStatus
+from instances.engine import dispatcher
 from instances.models import Cluster
 from kubesim import SimulatedControllers
 
@@ -31,9 +35,45 @@ def queues():
     connection.flushdb()
 
 
+def ctx(user) -> AuditContext:
+    return AuditContext(user=user, label=user.get_username(), request_id="test", ip_address="127.0.0.1")
+
+
 def run_worker(*names: str) -> int:
     """Run every queued job with a real RQ worker, in-process (a forking worker would share our connection)."""
     queues = [get_queue(name) for name in (names or ("default", "operations", "sync"))]
     worker = SimpleWorker(queues, connection=queues[0].connection)
     worker.work(burst=True, with_scheduler=False)
     return sum(1 for _ in queues)
+
+
+def core_image(emulator, namespace):
+    deployment = emulator.get_object("apps/v1", "Deployment", namespace, "smile-core")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def create_and_run(admin, maintainer, organisation, smile, version, slug="smile-new"):
+    request = workflow.request_create(ctx(admin), organisation=organisation, application=smile, slug=slug,
+                                      version=version)  # fmt: skip
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    return request
+
+
+@pytest.fixture
+def deployed(cluster, queues, admin_unistra, maintainer, unistra, smile, versions):
+    """smile-new deployed at 1.2.4 through a create request."""
+    request = create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"])
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    return request.instance
+
+
+def upgrade(admin, maintainer, instance, version, **kwargs):
+    request = workflow.request_update(ctx(admin), instance, version=version, **kwargs)
+    request.approve(ctx(maintainer))
+    dispatcher.dispatch()
+    run_worker()
+    request.refresh_from_db()
+    return request

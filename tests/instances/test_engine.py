@@ -28,32 +28,9 @@ from instances.engine.runner import new_job_id
 from instances.engine.sync import sync_cluster, sync_cluster_backups
 from instances.models import ApplicationVersion, Backup, Instance, Operation, RolloutSnapshot
 from tests.conftest import ctx
-from tests.engine_fixtures import run_worker
+from tests.engine_fixtures import core_image, run_worker, upgrade
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def core_image(emulator, namespace):
-    deployment = emulator.get_object("apps/v1", "Deployment", namespace, "smile-core")
-    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-
-
-def create_and_run(admin, maintainer, organisation, smile, version, slug="smile-new"):
-    request = workflow.request_create(ctx(admin), organisation=organisation, application=smile, slug=slug,
-                                      version=version)  # fmt: skip
-    request.approve(ctx(maintainer))
-    dispatcher.dispatch()
-    run_worker()
-    request.refresh_from_db()
-    return request
-
-
-@pytest.fixture
-def deployed(cluster, queues, admin_unistra, maintainer, unistra, smile, versions):
-    """smile-new deployed at 1.2.4 through a create request."""
-    request = create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"])
-    assert request.status == RequestStatus.SUCCEEDED, request.result
-    return request.instance
 
 
 def test_create_request_deploys_the_instance(deployed, kube_emulator, versions):
@@ -99,15 +76,6 @@ def test_unchanged_manifests_are_not_applied_again(deployed, kube_emulator, vers
     assert any("nothing to apply" in line["message"] for line in operation.log)
     assert kube_emulator.write_count == 0
     assert not kube_emulator.requests_matching(method="PATCH")
-
-
-def upgrade(admin, maintainer, instance, version, **kwargs):
-    request = workflow.request_update(ctx(admin), instance, version=version, **kwargs)
-    request.approve(ctx(maintainer))
-    dispatcher.dispatch()
-    run_worker()
-    request.refresh_from_db()
-    return request
 
 
 def test_upgrade_backs_up_first_then_rolls_out(deployed, kube_emulator, admin_unistra, maintainer, versions):
