@@ -77,6 +77,15 @@ class Message:
         return cls("%(text)s", {"text": text})
 
 
+def label(choices, value: str) -> Message:
+    """The label of a choice (``OperationKind.UPGRADE`` → "Upgrade"), to translate when it is read."""
+    try:
+        with translation.override("en"):
+            return Message(str(choices(value).label))
+    except ValueError:
+        return Message.plain(value)
+
+
 def render(stored: Mapping[str, Any] | None, fallback: str = "") -> str:
     """A stored message in the active language; ``fallback`` (the English text) when there is none."""
     if not stored:

@@ -77,9 +77,10 @@ class GuardedStatus(models.Model):
             if only_from is not None and current not in only_from:
                 return False
             if to != current and to not in self.TRANSITIONS.get(current, ()):
+                labels = dict(self._meta.get_field("status").choices)
                 raise InvalidTransition(
                     _("%(what)s is %(status)s and cannot become %(to)s.")
-                    % {"what": self.audit_label(), "status": current, "to": to}
+                    % {"what": self.audit_label(), "status": labels.get(current, current), "to": labels.get(to, to)}
                 )
             before = {"status": current, **{name: _json_value(row[name]) for name in plain}}
             after = {"status": to, **{name: _json_value(fields[name]) for name in plain}}

@@ -5,19 +5,9 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from core.admin_audit import AuditedAdminMixin
 from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Cluster, Instance, Operation
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ApplicationVersionInline(admin.TabularInline):

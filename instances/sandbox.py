@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from core.messages import Message, msg
-from instances.choices import ClusterConnection, InstanceStatus, OperationKind, OperationStatus
+from instances.choices import ClusterConnection, InstanceStatus, OperationStatus
 from instances.models import Cluster, Instance, Operation
 
 SANDBOX_NAME = "sandbox"
@@ -30,9 +30,9 @@ def ensure_sandbox_cluster(kubeconfig: str) -> Cluster:
 
 def restore_sandbox(cluster: Cluster) -> list[Operation]:
     """Queue a deploy of every live instance on the (freshly started, empty) emulated cluster."""
-    from instances.engine.runner import end_operation, enqueue_operation, new_job_id
+    from instances.engine.dispatcher import queue_full_deploy
+    from instances.engine.runner import end_operation
 
-    operations = []
     with transaction.atomic():
         active = Operation.objects.filter(instance__cluster=cluster, status__in=OperationStatus.active())
         for pk in active.values_list("pk", flat=True):
@@ -41,16 +41,6 @@ def restore_sandbox(cluster: Cluster) -> list[Operation]:
         live = Instance.objects.filter(cluster=cluster, current_version__isnull=False).exclude(
             status__in=(InstanceStatus.DELETED, InstanceStatus.DELETING)
         )
-        for instance in live:
-            # The emulator starts empty: whatever was applied before is gone, so apply everything again.
-            operation = Operation.objects.create(
-                kind=OperationKind.DEPLOY,
-                instance=instance,
-                target_version=instance.current_version,
-                full_resync=True,
-            )
-            operation.rq_job_id = new_job_id(operation.pk)
-            operation.save(update_fields=["rq_job_id"])
-            enqueue_operation(operation)
-            operations.append(operation)
+        # The emulator starts empty: whatever was applied before is gone, so apply everything again.
+        operations = [queue_full_deploy(instance) for instance in live]
     return operations

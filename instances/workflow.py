@@ -113,6 +113,12 @@ def approve(ctx: AuditContext, request: ChangeRequest, reason: str = "") -> None
     transaction.on_commit(lambda: hand_over(request.pk))
 
 
+def _check_version_available(version: ApplicationVersion, application: Application) -> None:
+    if version.application_id != application.pk or not version.is_available:
+        message = _("%(v)s is not an available version of %(app)s.") % {"v": version, "app": application}
+        raise ValidationError({"version": message})
+
+
 def request_create(
     ctx: AuditContext,
     *,
@@ -128,10 +134,7 @@ def request_create(
     _check_may_request(ctx, organisation)
     slug = (slug or "").strip()
     validate_new_slug(slug)
-    if version.application_id != application.pk or not version.is_available:
-        raise ValidationError(
-            {"version": _("%(v)s is not an available version of %(app)s.") % {"v": version, "app": application}}
-        )
+    _check_version_available(version, application)
     validate_schedule(scheduled_for)
     return _file(
         ctx,
@@ -148,9 +151,19 @@ def request_create(
     )
 
 
-def _check_instance_open(instance: Instance) -> None:
+def _check_instance_open(ctx: AuditContext, instance: Instance) -> None:
+    """The actor may file for the instance's organisation, and the instance still takes requests."""
+    _check_may_request(ctx, instance.organisation)
     if not instance.accepts_requests:
         raise Conflict(_("Instance %(slug)s is deleted or being deleted.") % {"slug": instance.slug})
+
+
+def _file_for_instance(ctx: AuditContext, kind: str, instance: Instance, **fields) -> ChangeRequest:
+    """File a request about an existing instance (an upgrade, a deletion, a backup)."""
+    request = ChangeRequest(
+        kind=kind, organisation=instance.organisation, application=instance.application, instance=instance, **fields
+    )
+    return _file(ctx, request)
 
 
 def _check_no_exclusive(instance: Instance) -> None:
@@ -169,33 +182,22 @@ def request_update(
     source: str = RequestSource.WEB,
 ) -> ChangeRequest:
     """Ask to upgrade ``instance`` to a newer ``version`` now or at ``scheduled_for``."""
-    _check_may_request(ctx, instance.organisation)
-    _check_instance_open(instance)
-    if version.application_id != instance.application_id or not version.is_available:
-        raise ValidationError(
-            {
-                "version": _("%(v)s is not an available version of %(app)s.")
-                % {"v": version, "app": instance.application}
-            }
-        )
+    _check_instance_open(ctx, instance)
+    _check_version_available(version, instance.application)
     if not version.is_newer_than(instance.current_version):
         raise ValidationError(
             {"version": _("Choose a version newer than %(current)s.") % {"current": instance.current_version}}
         )
     validate_schedule(scheduled_for)
     _check_no_exclusive(instance)
-    return _file(
+    return _file_for_instance(
         ctx,
-        ChangeRequest(
-            kind=RequestKind.UPDATE,
-            organisation=instance.organisation,
-            application=instance.application,
-            instance=instance,
-            target_version=version,
-            scheduled_for=scheduled_for,
-            comment=comment,
-            source=source,
-        ),
+        RequestKind.UPDATE,
+        instance,
+        target_version=version,
+        scheduled_for=scheduled_for,
+        comment=comment,
+        source=source,
     )
 
 
@@ -208,21 +210,11 @@ def request_delete(
     source: str = RequestSource.WEB,
 ) -> ChangeRequest:
     """Ask to delete ``instance`` (after a final backup) now or at ``scheduled_for``."""
-    _check_may_request(ctx, instance.organisation)
-    _check_instance_open(instance)
+    _check_instance_open(ctx, instance)
     validate_schedule(scheduled_for)
     _check_no_exclusive(instance)
-    return _file(
-        ctx,
-        ChangeRequest(
-            kind=RequestKind.DELETE,
-            organisation=instance.organisation,
-            application=instance.application,
-            instance=instance,
-            scheduled_for=scheduled_for,
-            comment=comment,
-            source=source,
-        ),
+    return _file_for_instance(
+        ctx, RequestKind.DELETE, instance, scheduled_for=scheduled_for, comment=comment, source=source
     )
 
 
@@ -230,18 +222,7 @@ def request_backup(
     ctx: AuditContext, instance: Instance, *, comment: str = "", source: str = RequestSource.WEB
 ) -> ChangeRequest:
     """Ask for an on-demand backup; approved at once unless PORTAL_BACKUP_NEEDS_APPROVAL is set."""
-    _check_may_request(ctx, instance.organisation)
-    _check_instance_open(instance)
+    _check_instance_open(ctx, instance)
     if ChangeRequest.objects.open().filter(instance=instance, kind=RequestKind.BACKUP).exists():
         raise Conflict(_("A backup of %(slug)s is already pending.") % {"slug": instance.slug})
-    return _file(
-        ctx,
-        ChangeRequest(
-            kind=RequestKind.BACKUP,
-            organisation=instance.organisation,
-            application=instance.application,
-            instance=instance,
-            comment=comment,
-            source=source,
-        ),
-    )
+    return _file_for_instance(ctx, RequestKind.BACKUP, instance, comment=comment, source=source)

@@ -5,6 +5,7 @@ from importlib import import_module
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import translation
 
 from core.choices import MAINTAINERS_GROUP, MembershipRole
 from core.models import Membership, Organisation
@@ -14,6 +15,14 @@ from tests.engine_fixtures import cluster, controllers, ctx, deployed, queues  #
 from tests.kube_fixtures import kube_api_client, kube_cluster_client, kube_emulator  # noqa: F401
 
 PASSWORD = "a-test-password-123"
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """Every test starts in English: a request in French leaves its language active in the thread."""
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
@@ -60,25 +69,25 @@ def unicaen(db):
     return Organisation.objects.create(name="Université de Caen", slug="unicaen", contact_emails="team@unicaen.fr")
 
 
+def make_member(username: str, organisation, role: str):
+    user = make_user(username)
+    Membership.objects.create(user=user, organisation=organisation, role=role)
+    return user
+
+
 @pytest.fixture
 def admin_unistra(unistra):
-    user = make_user("admin-unistra")
-    Membership.objects.create(user=user, organisation=unistra, role=MembershipRole.ADMIN)
-    return user
+    return make_member("admin-unistra", unistra, MembershipRole.ADMIN)
 
 
 @pytest.fixture
 def viewer_unistra(unistra):
-    user = make_user("viewer-unistra")
-    Membership.objects.create(user=user, organisation=unistra, role=MembershipRole.VIEWER)
-    return user
+    return make_member("viewer-unistra", unistra, MembershipRole.VIEWER)
 
 
 @pytest.fixture
 def admin_unicaen(unicaen):
-    user = make_user("admin-unicaen")
-    Membership.objects.create(user=user, organisation=unicaen, role=MembershipRole.ADMIN)
-    return user
+    return make_member("admin-unicaen", unicaen, MembershipRole.ADMIN)
 
 
 @pytest.fixture

@@ -5,17 +5,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.models.organisations import TenantQuerySet
 
-class AuditEventQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "AuditEventQuerySet":
-        """Maintainers read every event; other users only events of their organisations."""
-        from core.models.organisations import is_maintainer
 
-        if not user.is_authenticated:
-            return self.none()
-        if is_maintainer(user):
-            return self
-        return self.filter(organisation_id__in=user.memberships.values("organisation_id"))
+class AuditEventQuerySet(TenantQuerySet):
+    """Maintainers read every event; other users only events of their organisations. Never updated nor deleted."""
 
     def update(self, **kwargs):
         raise PermissionDenied("Audit events are append-only.")

@@ -10,7 +10,17 @@ class JobRunStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
-class JobRun(models.Model):
+class Timed:
+    """Mixin of the models that record a run with ``started_at`` and ``finished_at``."""
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class JobRun(Timed, models.Model):
     """One run of a periodic job, recorded like an operation: start, end, result or error.
 
     Written by ``core.jobs.periodic``; the traceback of a failure goes to the server log, only its summary here.
@@ -33,9 +43,3 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.started_at:%Y-%m-%d %H:%M:%S} ({self.status})"
-
-    @property
-    def duration(self):
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None

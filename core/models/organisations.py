@@ -23,14 +23,24 @@ def split_emails(value: str) -> list[str]:
     return [item.strip() for item in (value or "").replace(";", ",").split(",") if item.strip()]
 
 
-class OrganisationQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "OrganisationQuerySet":
-        """Organisations a user may see: all for maintainers, their own for everybody else."""
+class TenantQuerySet(models.QuerySet):
+    """Objects that belong to an organisation. ``visible_to`` is the tenancy rule, in one place: maintainers see
+    everything, anyone else only what belongs to the organisations they are a member of."""
+
+    # The lookup from the model to its organisation.
+    organisation_field = "organisation"
+
+    def visible_to(self, user):
         if not user.is_authenticated:
             return self.none()
         if is_maintainer(user):
             return self
-        return self.filter(memberships__user=user).distinct()
+        mine = Membership.objects.filter(user=user).values("organisation")
+        return self.filter(**{f"{self.organisation_field}__in": mine})
+
+
+class OrganisationQuerySet(TenantQuerySet):
+    organisation_field = "pk"
 
 
 class Organisation(models.Model):

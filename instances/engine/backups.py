@@ -7,8 +7,8 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from core.messages import msg
-from instances.choices import BackupStatus
+from core.messages import label, msg
+from instances.choices import BackupStatus, BackupTrigger
 from instances.engine.apply import instance_labels
 from instances.engine.errors import BackupFailed
 from instances.engine.log import OperationLog
@@ -31,7 +31,7 @@ def run_backup(client: ClusterClient, instance: Instance, operation: Operation, 
     backup, _created = Backup.objects.update_or_create(
         instance=instance, job_name=name, defaults={"trigger": trigger, "status": BackupStatus.RUNNING}
     )
-    log(msg("backup Job %(job)s started (%(trigger)s)"), job=name, trigger=trigger)
+    log(msg("backup Job %(job)s started (%(trigger)s)"), job=name, trigger=label(BackupTrigger, trigger))
     last = {"job": None}
 
     def progress(job: dict) -> None:

@@ -125,17 +125,19 @@ def start_resync(instance: Instance) -> Operation | None:
         return None
     try:
         with transaction.atomic():
-            operation = Operation.objects.create(
-                kind=OperationKind.DEPLOY,
-                instance=instance,
-                target_version_id=instance.current_version_id,
-                full_resync=True,
-            )
-            operation.rq_job_id = new_job_id(operation.pk)
-            operation.save(update_fields=["rq_job_id"])
-            enqueue_operation(operation)
+            return queue_full_deploy(instance)
     except IntegrityError:
         return None
+
+
+def queue_full_deploy(instance: Instance) -> Operation:
+    """Queue a deploy of the instance at its version that applies every object (IntegrityError when busy)."""
+    operation = Operation.objects.create(
+        kind=OperationKind.DEPLOY, instance=instance, target_version_id=instance.current_version_id, full_resync=True
+    )
+    operation.rq_job_id = new_job_id(operation.pk)
+    operation.save(update_fields=["rq_job_id"])
+    enqueue_operation(operation)
     return operation
 
 

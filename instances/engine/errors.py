@@ -17,6 +17,14 @@ class OperationFailed(DomainError):
         self.reason = Message(text, params)
         super().__init__(self.reason.english)
 
+    @classmethod
+    def because(cls, reason: Message) -> OperationFailed:
+        """The failure whose message is ``reason`` as it stands."""
+        failure = cls.__new__(cls)
+        failure.reason = reason
+        DomainError.__init__(failure, reason.english)
+        return failure
+
 
 class RenderFailed(OperationFailed):
     """Kustomize refused the base or the overlay, or the instance's settings are invalid."""

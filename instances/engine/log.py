@@ -30,7 +30,11 @@ class OperationLog:
 
     def __call__(self, text: str, level: str = "info", **params) -> None:
         """Log ``text`` (a msgid marked with ``msg``) with its ``params``."""
-        line = log_line(Message(text, params), level)
+        self.message(Message(text, params), level)
+
+    def message(self, message: Message, level: str = "info") -> None:
+        """Log a message made elsewhere (a wait's outcome, say)."""
+        line = log_line(message, level)
         lines = self.operation.log
         lines.append(line)
         if len(lines) > MAX_LINES:

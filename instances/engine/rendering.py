@@ -4,9 +4,9 @@ approval preview (rendered once per request and kept until what it depends on ch
 from __future__ import annotations
 
 import difflib
-import logging
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 from django.conf import settings

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from core.audit import AuditContext
 from core.jobs import enqueue, enqueue_on_commit
-from core.messages import Message, msg
-from instances.choices import InstanceStatus, OperationStatus, RequestStatus
+from core.messages import Message, label, msg
+from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestStatus
 from instances.engine.errors import ClusterRefused, ClusterUnreachable, OperationFailed, RenderFailed
 from instances.engine.log import OperationLog, log_line
 from instances.kube.errors import PermanentClusterError, TransientClusterError
@@ -70,12 +70,13 @@ def run_operation(operation_pk: int) -> str:
             "instance__application", "instance__organisation", "instance__cluster", "target_version", "request"
         ).get(pk=operation_pk)
         log = OperationLog(operation)
-        log(msg("%(kind)s started (attempt %(attempt)s)"), kind=operation.kind, attempt=operation.attempts)
+        log(msg("%(kind)s started (attempt %(attempt)s)"), kind=label(OperationKind, operation.kind),
+            attempt=operation.attempts)  # fmt: skip
         result = execute(operation, log)
     except TransientClusterError as error:
         if operation.attempts < settings.PORTAL_OPERATION_MAX_ATTEMPTS:
             delay = backoff(operation.attempts)
-            log(msg("transient cluster error, retrying in %(delay)ss: %(error)s"), level="warning", delay=f"{delay:g}",
+            log(msg("transient cluster error, retrying in %(delay)s s: %(error)s"), level="warning", delay=f"{delay:g}",
                 error=error.message)  # fmt: skip
             retry(operation, delay)
             return f"operation {operation_pk} will be retried"

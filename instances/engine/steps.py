@@ -87,7 +87,7 @@ def deploy(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
             instance.transition(ctx, InstanceStatus.FAILED)
             raise RolloutFailed(msg("the rollout did not complete: %(reason)s"), reason=outcome.message)
     else:
-        log(msg("nothing changed since the last apply: nothing to apply"))
+        log(msg("no object changed since the last apply: nothing to send"))
     _running(operation, instance, ctx)
     return Message(
         msg("%(instance)s runs %(version)s"), {"instance": instance.slug, "version": operation.target_version}
@@ -167,10 +167,10 @@ def delete(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
     deadline = time.monotonic() + settings.PORTAL_NAMESPACE_DELETE_DEADLINE
     outcome = wait_for_namespace_gone(client, instance.namespace, deadline=deadline)
     if not outcome.done:
-        raise NamespaceStuck(msg("%(reason)s"), reason=outcome.message)
+        raise NamespaceStuck.because(outcome.message)
     RolloutSnapshot.objects.filter(instance=instance).delete()
     instance.transition(ctx, InstanceStatus.DELETED, fields={"applied_objects": {}, "applied_images": {}})
-    log(msg("%(reason)s"), reason=outcome.message)
+    log.message(outcome.message)
     return Message(msg("%(instance)s deleted"), {"instance": instance.slug})
 
 

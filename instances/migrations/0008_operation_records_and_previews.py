@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='operation',
             name='full_resync',
-            field=models.BooleanField(default=False, help_text='Apply every object and prune, not only what changed.', verbose_name='full resync'),
+            field=models.BooleanField(default=False, help_text='Apply every object again and delete what is no longer rendered, not only what changed.', verbose_name='full resync'),
         ),
         migrations.AddField(
             model_name='operation',

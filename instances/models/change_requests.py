@@ -16,20 +16,12 @@ from core import messages
 from core.audit import AuditContext, record
 from core.errors import InvalidTransition, NotAllowed
 from core.messages import Message
+from core.models.organisations import TenantQuerySet
 from instances.choices import EXCLUSIVE_KINDS, REQUEST_TRANSITIONS, RequestKind, RequestSource, RequestStatus
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
 
 
-class ChangeRequestQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "ChangeRequestQuerySet":
-        from core.models.organisations import is_maintainer
-
-        if not user.is_authenticated:
-            return self.none()
-        if is_maintainer(user):
-            return self
-        return self.filter(organisation__memberships__user=user)
-
+class ChangeRequestQuerySet(TenantQuerySet):
     def open(self) -> "ChangeRequestQuerySet":
         return self.filter(status__in=RequestStatus.open())
 

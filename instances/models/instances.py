@@ -6,6 +6,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from core.models.organisations import TenantQuerySet
 from core.transitions import GuardedStatus
 from instances.choices import INSTANCE_TRANSITIONS, InstanceSize, InstanceStatus
 from instances.kube import names
@@ -20,17 +21,7 @@ validate_dns_label = RegexValidator(
 SLUG_MAX_LENGTH = 40
 
 
-class InstanceQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "InstanceQuerySet":
-        """Every instance for maintainers; only their organisations' instances for everybody else."""
-        from core.models.organisations import is_maintainer
-
-        if not user.is_authenticated:
-            return self.none()
-        if is_maintainer(user):
-            return self
-        return self.filter(organisation__memberships__user=user)
-
+class InstanceQuerySet(TenantQuerySet):
     def active(self) -> "InstanceQuerySet":
         return self.exclude(status=InstanceStatus.DELETED)
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import messages
+from core.models.jobs import Timed
 from core.transitions import GuardedStatus
 from instances.choices import (
     OPERATION_TRANSITIONS,
@@ -18,7 +19,7 @@ from instances.choices import (
 )
 
 
-class Operation(GuardedStatus):
+class Operation(Timed, GuardedStatus):
     """One background run against a cluster: what was rendered, what was applied, what happened.
 
     History is read from here, never from RQ. At most one queued or running operation per instance (a database
@@ -56,7 +57,9 @@ class Operation(GuardedStatus):
     )
     rq_job_id = models.CharField(_("job id"), max_length=64, blank=True)
     full_resync = models.BooleanField(
-        _("full resync"), default=False, help_text=_("Apply every object and prune, not only what changed.")
+        _("full resync"),
+        default=False,
+        help_text=_("Apply every object again and delete what is no longer rendered, not only what changed."),
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
@@ -103,12 +106,6 @@ class Operation(GuardedStatus):
     def is_active(self) -> bool:
         return self.status in OperationStatus.active()
 
-    @property
-    def duration(self):
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None
-
 
 class RolloutSnapshot(models.Model):
     """The last observed rollout state of one workload of an instance (kubectl rollout status, stored)."""
@@ -138,7 +135,7 @@ class RolloutSnapshot(models.Model):
         return f"{self.instance} {self.kind}/{self.component}: {self.state}"
 
 
-class Backup(models.Model):
+class Backup(Timed, models.Model):
     """One run of an instance's timemachine (a Job in its namespace), as last seen on the cluster."""
 
     instance = models.ForeignKey(
@@ -159,9 +156,3 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance} {self.job_name} ({self.status})"
-
-    @property
-    def duration(self):
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None

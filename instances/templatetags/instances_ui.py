@@ -60,31 +60,23 @@ BACKUP_BAR_COLOURS = {BackupStatus.SUCCEEDED: "#198754", BackupStatus.FAILED: "#
 BACKUP_BAR_DEFAULT = "#0dcaf0"
 
 
-@register.simple_tag
-def operation_status_badge(value):
-    return badge(OperationStatus, OPERATION_STATUS_COLOURS, value)
+def _badge_tag(name: str, choices, colours, doc: str) -> None:
+    def tag(value):
+        return badge(choices, colours, value)
+
+    tag.__name__, tag.__doc__ = name, doc
+    register.simple_tag(tag, name=name)
 
 
-@register.simple_tag
-def rollout_state_badge(value):
-    return badge(RolloutState, ROLLOUT_STATE_COLOURS, value)
-
-
-@register.simple_tag
-def backup_status_badge(value):
-    return badge(BackupStatus, BACKUP_STATUS_COLOURS, value)
-
-
-@register.simple_tag
-def instance_status_badge(value):
-    """A coloured badge for an instance status value."""
-    return badge(InstanceStatus, INSTANCE_STATUS_COLOURS, value)
-
-
-@register.simple_tag
-def request_status_badge(value):
-    """A coloured badge for a change request status value (also used on annotated ``last_request_status``)."""
-    return badge(RequestStatus, REQUEST_STATUS_COLOURS, value)
+# One coloured badge tag per status (also usable on annotated values such as ``last_request_status``).
+for _name, _choices, _colours in (
+    ("instance_status_badge", InstanceStatus, INSTANCE_STATUS_COLOURS),
+    ("request_status_badge", RequestStatus, REQUEST_STATUS_COLOURS),
+    ("operation_status_badge", OperationStatus, OPERATION_STATUS_COLOURS),
+    ("rollout_state_badge", RolloutState, ROLLOUT_STATE_COLOURS),
+    ("backup_status_badge", BackupStatus, BACKUP_STATUS_COLOURS),
+):
+    _badge_tag(_name, _choices, _colours, f"A coloured badge for a {_choices.__name__} value.")
 
 
 @register.filter

@@ -81,9 +81,8 @@ class InstanceResyncView(MaintainerRequiredMixin, View):
         instance = get_object_or_404(Instance, slug=slug)
         operation = start_resync(instance)
         if operation is None:
-            messages.error(
-                request, _("%(slug)s cannot be resynced now: it has no version, is deleted or busy.") % {"slug": slug}
-            )
+            text = _("%(slug)s cannot be resynced now: it is not deployed yet, it is deleted, or it is busy.")
+            messages.error(request, text % {"slug": slug})
         else:
             record(
                 AuditContext.from_request(request),

@@ -73,7 +73,7 @@ def test_unchanged_manifests_are_not_applied_again(deployed, kube_emulator, vers
     run_worker("operations")
     operation.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED, operation.error
-    assert any("nothing to apply" in line["message"] for line in operation.log)
+    assert any("nothing to send" in line["message"] for line in operation.log)
     assert kube_emulator.write_count == 0
     assert not kube_emulator.requests_matching(method="PATCH")
 

@@ -202,3 +202,28 @@ def test_a_maintainer_full_resync_applies_everything_again(deployed, kube_emulat
     patched = [r for r in kube_emulator.requests if r.method == "PATCH"]
     assert len(patched) == len(Instance.objects.get(pk=deployed.pk).applied_objects)
     assert AuditEvent.objects.filter(action="instance.resync_requested", actor_label="maintainer").exists()
+
+
+# --- engine messages in the reader's language ------------------------------------------------------------------
+
+
+def test_engine_log_lines_and_results_are_shown_in_the_readers_language(
+    deployed, admin_unistra, maintainer, versions, client
+):
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    operation = request.operations.get()
+    client.force_login(admin_unistra)
+
+    english = client.get(operation.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Upgrade started (attempt 1)" in english
+    assert "backup Job smile-timemachine-pre-upgrade-" in english and "(Before upgrade)" in english
+
+    client.cookies["django_language"] = "fr"
+    french = client.get(operation.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "début de l\u2019opération Mise à jour (tentative 1)" in french
+    assert "objets générés avec Kustomize" in french and "(Avant mise à jour)" in french
+    assert "Upgrade started" not in french
+    page = client.get(request.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "smile-new mise à jour en version 1.2.6" in page
+    # What reads plain text (e-mails, the API) keeps the English.
+    assert ChangeRequest.objects.get(pk=request.pk).result == "smile-new upgraded to 1.2.6"

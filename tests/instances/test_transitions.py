@@ -104,7 +104,7 @@ def test_only_from_leaves_other_statuses_alone(instance_unistra):
 def test_a_transition_reads_the_row_not_the_stale_object(instance_unistra):
     stale = Instance.objects.get(pk=instance_unistra.pk)
     Instance.objects.filter(pk=instance_unistra.pk).update(status=InstanceStatus.DELETED)  # another writer
-    with pytest.raises(InvalidTransition, match="deleted"):
+    with pytest.raises(InvalidTransition, match="is Deleted and cannot become Upgrading"):
         stale.transition(ENGINE, InstanceStatus.UPGRADING)
     assert Instance.objects.get(pk=instance_unistra.pk).status == InstanceStatus.DELETED
 

@@ -1,11 +1,12 @@
 """An existing database migrates forward across the move of organisations and the audit trail to `core`.
 
-`data/before_core_*.sql` are databases made by the portal as it was before the move (commit 989a51b): migrated,
+`data/before_core_*.sql.gz` are databases made by the portal as it was before the move (commit 989a51b): migrated,
 `seed_demo` run, an upgrade filed and approved, a creation filed, an emulated and a kubeconfig cluster, an
 operation, a backup, a rollout snapshot and an API token. Each is loaded into a fresh database and `manage.py
 migrate` is run against it in a separate process, as an administrator would after pulling the new code.
 """
 
+import gzip
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ POSTGRES = "postgres://postgres@127.0.0.1:5432"
 OLD_DATABASE = "saas_portal_migrate_forward"
 
 CHECK = """
+import gzip
 import json
 from django.db import connection
 from django.contrib.auth import get_user_model
@@ -88,7 +90,7 @@ def test_an_old_sqlite_database_migrates_forward(tmp_path):
 
     path = tmp_path / "db.sqlite3"
     with sqlite3.connect(path) as connection:
-        connection.executescript((DATA / "before_core_sqlite.sql").read_text())
+        connection.executescript(gzip.decompress((DATA / "before_core_sqlite.sql.gz").read_bytes()).decode())
     assert_everything_kept(migrate_and_read(f"sqlite:///{path}"))
 
 
@@ -98,7 +100,7 @@ def old_postgres_database():
         connection.execute(f'DROP DATABASE IF EXISTS "{OLD_DATABASE}"')
         connection.execute(f'CREATE DATABASE "{OLD_DATABASE}"')
     with psycopg.connect(f"{POSTGRES}/{OLD_DATABASE}", autocommit=True) as connection:
-        connection.execute((DATA / "before_core_postgres.sql").read_text())
+        connection.execute(gzip.decompress((DATA / "before_core_postgres.sql.gz").read_bytes()).decode())
     yield f"{POSTGRES}/{OLD_DATABASE}"
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{OLD_DATABASE}" WITH (FORCE)')
