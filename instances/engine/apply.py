@@ -105,14 +105,12 @@ def apply_manifests(
     others = [o for o in changed if o["kind"] != "Namespace"]
     if others:
         result.objects += client.apply(others, known_versions=known).objects
-    unchanged = len(rendered.objects) - len(changed)
-    log(
-        msg("applied %(sent)s of %(total)s objects (%(summary)s; %(unchanged)s unchanged since the last apply)"),
-        sent=len(changed),
-        total=len(rendered.objects),
-        summary=result.summary(),
-        unchanged=unchanged,
-    )
+    counts = {action: len(result.with_action(action)) for action in ("created", "applied", "unchanged")}
+    if full:
+        text = msg("applied all %(total)s objects: %(created)s created, %(applied)s applied, %(unchanged)s unchanged")
+    else:
+        text = msg("applied the %(sent)s of %(total)s objects that changed since the last apply")
+    log(text, sent=len(changed), total=len(rendered.objects), **counts)
     versions = result.versions
     record = {
         object_key(obj): {
