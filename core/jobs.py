@@ -44,8 +44,12 @@ def enqueue_at(when: datetime.datetime, func, *args, queue: str = "default", job
 
 
 def enqueue_on_commit(func, *args, **kwargs) -> None:
-    """Enqueue once the current transaction commits, so the worker never sees a row that is not there yet."""
-    transaction.on_commit(lambda: enqueue(func, *args, **kwargs))
+    """Enqueue once the current transaction commits, so the worker never sees a row that is not there yet.
+
+    Robust: if Redis is down the error is logged and the caller's work stands — PostgreSQL holds the truth and
+    the periodic dispatcher enqueues again what it finds waiting.
+    """
+    transaction.on_commit(lambda: enqueue(func, *args, **kwargs), robust=True)
 
 
 def job_exists(job_id: str, queue: str = "default") -> bool:

@@ -90,7 +90,7 @@ def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
             record(ctx, "request.submitted", request, organisation=request.organisation, after=request.snapshot())
             if request.kind == RequestKind.BACKUP and not settings.PORTAL_BACKUP_NEEDS_APPROVAL:
                 request.approve_automatically(AuditContext.system("backups need no approval"))
-                transaction.on_commit(lambda: hand_over(request.pk))
+                transaction.on_commit(lambda: hand_over(request.pk), robust=True)
             else:
                 from instances.notifications import notify_submitted
 
@@ -110,7 +110,7 @@ def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
 def approve(ctx: AuditContext, request: ChangeRequest, reason: str = "") -> None:
     """A maintainer approves ``request``; once that commits, it starts at once if due, or at its time."""
     request.approve(ctx, reason=reason)
-    transaction.on_commit(lambda: hand_over(request.pk))
+    transaction.on_commit(lambda: hand_over(request.pk), robust=True)
 
 
 def _check_version_available(version: ApplicationVersion, application: Application) -> None:

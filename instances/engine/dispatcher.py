@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from core.jobs import enqueue_at, job_exists, periodic
 from core.messages import Message, msg
@@ -77,7 +78,7 @@ def hand_over(request_pk: int) -> None:
             enqueue_at(request["scheduled_for"], start_request, request_pk, job_id=f"start-request-{request_pk}")
         elif request["status"] == RequestStatus.APPROVED:
             start_request(request_pk)
-    except (DatabaseError, OSError, ConnectionError):
+    except (DatabaseError, OSError, RedisError):
         logger.warning("request %s: not handed over now; the dispatcher will start it", request_pk, exc_info=True)
 
 

@@ -40,6 +40,13 @@ class ClusterRefused(OperationFailed):
         super().__init__(msg("the cluster refused the change: %(detail)s"), detail=detail)
 
 
+class KubeconfigUnreadable(OperationFailed):
+    """The cluster's kubeconfig was stored under encryption keys the portal no longer has."""
+
+    def __init__(self, detail: str):
+        super().__init__(msg("the cluster's kubeconfig cannot be read: %(detail)s"), detail=detail)
+
+
 class ClusterUnreachable(OperationFailed):
     """Transient cluster errors outlasted every retry."""
 

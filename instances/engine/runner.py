@@ -23,7 +23,13 @@ from core.audit import AuditContext
 from core.jobs import enqueue, enqueue_on_commit
 from core.messages import Message, label, msg
 from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestStatus
-from instances.engine.errors import ClusterRefused, ClusterUnreachable, OperationFailed, RenderFailed
+from instances.engine.errors import (
+    ClusterRefused,
+    ClusterUnreachable,
+    KubeconfigUnreadable,
+    OperationFailed,
+    RenderFailed,
+)
 from instances.engine.log import OperationLog, log_line
 from instances.kube.errors import PermanentClusterError, TransientClusterError
 from instances.kube.kustomize import KustomizeError
@@ -66,9 +72,13 @@ def run_operation(operation_pk: int) -> str:
     if not claimed:
         return f"operation {operation_pk} is no longer queued; nothing to do"
     try:
-        operation = Operation.objects.select_related(
-            "instance__application", "instance__organisation", "instance__cluster", "target_version", "request"
-        ).get(pk=operation_pk)
+        operation = (
+            Operation.objects.select_related(
+                "instance__application", "instance__organisation", "instance__cluster", "target_version", "request"
+            )
+            .defer("instance__cluster__kubeconfig")  # read (and decrypted) when the client needs it
+            .get(pk=operation_pk)
+        )
         log = OperationLog(operation)
         log(msg("%(kind)s started (attempt %(attempt)s)"), kind=label(OperationKind, operation.kind),
             attempt=operation.attempts)  # fmt: skip
@@ -102,7 +112,11 @@ def execute(operation: Operation, log: OperationLog) -> Message:
     if cluster is None:
         raise OperationFailed(msg("%(instance)s has no cluster"), instance=operation.instance.slug)
     try:
-        with cluster.client() as client:
+        client = cluster.client()
+    except ValueError as error:  # a kubeconfig stored under encryption keys the portal no longer has
+        raise KubeconfigUnreadable(str(error)) from None
+    try:
+        with client:
             return HANDLERS[operation.kind](operation, log, client)
     except PermanentClusterError as error:
         raise ClusterRefused(error.message) from None

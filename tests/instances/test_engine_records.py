@@ -227,3 +227,43 @@ def test_engine_log_lines_and_results_are_shown_in_the_readers_language(
     assert "smile-new mise à jour en version 1.2.6" in page
     # What reads plain text (e-mails, the API) keeps the English.
     assert ChangeRequest.objects.get(pk=request.pk).result == "smile-new upgraded to 1.2.6"
+
+
+def test_a_kubeconfig_that_no_longer_decrypts_fails_the_operation_clearly(
+    deployed, admin_unistra, maintainer, versions, settings
+):
+    from cryptography.fernet import Fernet
+
+    settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the keys changed since it was stored
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    operation = request.operations.get()
+    assert operation.status == OperationStatus.FAILED
+    assert operation.error == "the cluster's kubeconfig cannot be read: cannot decrypt: the encryption keys changed"
+    assert operation.traceback == ""
+
+
+def test_filing_and_approving_work_while_redis_is_down(deployed, admin_unistra, maintainer, versions, client, settings):
+    from instances.engine import dispatcher
+
+    healthy = settings.RQ_QUEUES
+    settings.RQ_QUEUES = {name: {**queue, "URL": "redis://127.0.0.1:1/15"} for name, queue in healthy.items()}
+    settings.REDIS_TIMEOUT = 1
+    client.force_login(admin_unistra)
+    response = client.post(
+        reverse("instances:request_update", args=[deployed.slug]), {"version": versions["1.2.6"].pk, "comment": ""}
+    )
+    assert response.status_code == 302
+    request = ChangeRequest.objects.get(instance=deployed, target_version=versions["1.2.6"])
+    client.force_login(maintainer)
+    response = client.post(reverse("instances:request_approve", args=[request.pk]), {"comment": ""})
+    assert response.status_code == 302
+    # The approval stands; the operation waits in PostgreSQL for Redis to come back.
+    assert ChangeRequest.objects.get(pk=request.pk).status == RequestStatus.RUNNING
+    operation = Operation.objects.get(request=request)
+    assert operation.status == OperationStatus.QUEUED
+
+    settings.RQ_QUEUES = healthy
+    later = timezone.now() + datetime.timedelta(seconds=settings.PORTAL_DISPATCH_INTERVAL + 1)
+    assert f"requeued [{operation.pk}]" in dispatcher.dispatch(now=later)
+    run_worker("operations")
+    assert ChangeRequest.objects.get(pk=request.pk).status == RequestStatus.SUCCEEDED
