@@ -102,7 +102,7 @@ class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject a submitted request (maintainers, never their own); "reason" is required."""
-        return self._review(request, lambda ctx, change_request, reason: change_request.reject(ctx, reason))
+        return self._review(request, workflow.reject)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):

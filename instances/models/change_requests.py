@@ -212,9 +212,6 @@ class ChangeRequest(models.Model):
             )
             if self.scheduled_for and self.scheduled_for > now:
                 self._transition(ctx, RequestStatus.SCHEDULED)
-            from instances.notifications import notify_reviewed
-
-            transaction.on_commit(lambda: notify_reviewed(self.pk))
 
     approve.alters_data = True
 
@@ -230,9 +227,6 @@ class ChangeRequest(models.Model):
                 reason=reason.strip(),
                 fields={"reviewer": ctx.user, "reviewed_at": timezone.now(), "reason": reason.strip()},
             )
-            from instances.notifications import notify_reviewed
-
-            transaction.on_commit(lambda: notify_reviewed(self.pk))
 
     reject.alters_data = True
 

@@ -156,7 +156,7 @@ class RequestRejectView(RequestApproveView):
     form_context_name = "reject_form"
 
     def perform(self, change_request, form, ctx):
-        change_request.reject(ctx, reason=form.cleaned_data["reason"])
+        workflow.reject(ctx, change_request, reason=form.cleaned_data["reason"])
 
     def success_message(self, change_request):
         return _("Request #%(id)s is rejected.") % {"id": change_request.pk}

@@ -373,13 +373,13 @@ def test_submission_mails_maintainers(
 
 def test_review_mails_requester_and_contacts(django_capture_on_commit_callbacks, upgrade, admin_unistra, maintainer):
     with django_capture_on_commit_callbacks(execute=True):
-        upgrade.reject(ctx(maintainer), "freeze")
+        workflow.reject(ctx(maintainer), upgrade, "freeze")
     assert len(mail.outbox) == 1
     assert set(mail.outbox[0].to) == {admin_unistra.email, "team@unistra.fr"}
     assert "freeze" in mail.outbox[0].body
     with django_capture_on_commit_callbacks(execute=True):
         second = workflow.request_delete(ctx(admin_unistra), upgrade.instance)
-        second.approve(ctx(maintainer))
+        workflow.approve(ctx(maintainer), second)
     assert any("approved" in message.subject.lower() for message in mail.outbox[1:])
 
 
