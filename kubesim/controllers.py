@@ -24,7 +24,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from .store import ApiError
+from .errors import ApiError
 
 logger = logging.getLogger(__name__)
 # What the simulated controllers act on.

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from . import resources as discovery
+from .errors import ApiError, bad_request
 from .patch import PatchError, json_patch, merge_patch, strip_strategic_directives
-from .resources import BY_KEY, BY_KIND, ResourceType
+from .resources import BY_KIND, ResourceType
+from .routes import route, static_document, table_of
 from .selection import SelectorError, field_matcher, label_matcher
-from .store import ApiError, Store, bad_request
+from .store import Store
 from .transport import Handler, Request, RequestRecord, Server
 
 logger = logging.getLogger(__name__)
@@ -270,13 +271,13 @@ class KubernetesEmulator:
         path, method = request.path, request.method
         if method not in ("GET", "HEAD") and not (path.startswith("/api/") or path.startswith("/apis/")):
             raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
-        if document := self._static_document(path):
+        if document := static_document(path, self.url.removeprefix("http://")):
             return handler.send_json(200, document)
-        rtype, namespace, name, subresource = self._route(path)
+        rtype, namespace, name, subresource = route(path)
         if method in ("GET", "HEAD"):
             if name:
                 obj = self.store.get(rtype, namespace, name)
-                return handler.send_json(200, self._table(request, [obj]) or obj)
+                return handler.send_json(200, table_of(request, [obj]) or obj)
             if request.flag("watch"):
                 return self._watch(request, handler, rtype, namespace)
             return handler.send_json(200, self._list(request, rtype, namespace))
@@ -298,54 +299,6 @@ class KubernetesEmulator:
             return handler.send_json(200, self.store.delete(rtype, namespace, name, dry_run=dry_run))
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
 
-    def _static_document(self, path: str) -> dict | None:
-        if path == "/version":
-            return discovery.version_info()
-        if path == "/api":
-            return discovery.api_versions(self.url.removeprefix("http://"))
-        if path == "/apis":
-            return discovery.api_group_list()
-        if path == "/openapi/v3":
-            return discovery.openapi_v3_root()
-        if path.startswith("/openapi/v3/"):
-            return discovery.openapi_v3_for_path(path.removeprefix("/openapi/v3/"))
-        if path == "/api/v1":
-            return discovery.api_resource_list("v1")
-        parts = path.strip("/").split("/")
-        if parts[0] == "apis" and len(parts) == 2:
-            return discovery.api_group(parts[1])
-        if parts[0] == "apis" and len(parts) == 3:
-            return discovery.api_resource_list(f"{parts[1]}/{parts[2]}")
-        if path in ("/healthz", "/livez", "/readyz"):
-            return {"status": "ok"}
-        return None
-
-    @staticmethod
-    def _route(path: str) -> tuple[ResourceType, str, str, str]:
-        """`/apis/apps/v1/namespaces/ns/deployments/web/status` → (deployments, "ns", "web", "status")."""
-        parts = path.strip("/").split("/")
-        missing = ApiError(404, "NotFound", "the server could not find the requested resource")
-        if parts[0] == "api" and len(parts) >= 3:
-            group, version, rest = "", parts[1], parts[2:]
-        elif parts[0] == "apis" and len(parts) >= 4:
-            group, version, rest = parts[1], parts[2], parts[3:]
-        else:
-            raise missing
-        namespace = ""
-        # /namespaces/<ns>/<plural>/... is a namespaced path; /namespaces/<name>/status is the namespace itself.
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] == "status"):
-            namespace, rest = rest[1], rest[2:]
-        if len(rest) > 3 or not all(rest):
-            raise missing
-        rtype = BY_KEY.get((group, version, rest[0]))
-        name = rest[1] if len(rest) > 1 else ""
-        subresource = rest[2] if len(rest) > 2 else ""
-        if rtype is None or (namespace and not rtype.namespaced) or (rtype.namespaced and name and not namespace):
-            raise missing
-        if subresource and (subresource != "status" or not rtype.has_status):
-            raise missing
-        return rtype, namespace, name, subresource
-
     @staticmethod
     def _matcher(request: Request, namespace: str):
         labels, fields = label_matcher(request.param("labelSelector")), field_matcher(request.param("fieldSelector"))
@@ -358,9 +311,9 @@ class KubernetesEmulator:
 
     def _list(self, request: Request, rtype: ResourceType, namespace: str) -> dict:
         items, resource_version = self.store.list(rtype, namespace, self._matcher(request, namespace))
-        if table := self._table(request, items):
-            table["metadata"] = {"resourceVersion": str(resource_version)}
-            return table
+        if answer := table_of(request, items):
+            answer["metadata"] = {"resourceVersion": str(resource_version)}
+            return answer
         for item in items:  # like the API server: list items carry no apiVersion/kind of their own
             item.pop("apiVersion", None)
             item.pop("kind", None)
@@ -369,33 +322,6 @@ class KubernetesEmulator:
             "apiVersion": rtype.group_version,
             "metadata": {"resourceVersion": str(resource_version)},
             "items": items,
-        }
-
-    @staticmethod
-    def _table(request: Request, items: list[dict]) -> dict | None:
-        """kubectl asks for `as=Table`: answer with the name/creation table that the API server gives kinds it
-        has no printer for (custom resources). None when the client wants plain objects."""
-        if "as=Table" not in (request.headers.get("Accept") or ""):
-            return None
-        return {
-            "kind": "Table",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": {},
-            "columnDefinitions": [
-                {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
-                {"name": "Created At", "type": "date", "format": "", "description": "Creation time", "priority": 0},
-            ],
-            "rows": [
-                {
-                    "cells": [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp")],
-                    "object": {
-                        "kind": "PartialObjectMetadata",
-                        "apiVersion": "meta.k8s.io/v1",
-                        "metadata": obj["metadata"],
-                    },
-                }
-                for obj in items
-            ],
         }
 
     def _patch(self, request, handler, rtype, namespace, name, subresource, dry_run) -> int:

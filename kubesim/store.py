@@ -25,7 +25,6 @@ everything is returned).
 
 from __future__ import annotations
 
-import base64
 import copy
 import re
 import threading
@@ -33,81 +32,24 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from .errors import ApiError, bad_request, details_of, invalid, not_found, stale
+from .fields import ManagerKey, fold_string_data, managers_of, now, render_managers, tracked
 from .patch import (
     Path,
     delete_path,
     drop_nulls,
-    fields_v1,
     get_path,
     leaf_paths,
     merge_patch,
     overlaps,
-    paths_from_fields_v1,
 )
 from .resources import BY_KEY, NAMESPACES, ResourceType
 
 Matcher = Callable[[dict], bool]
-ManagerKey = tuple[str, str, str]  # (manager, operation, subresource)
 
-# Fields the server owns; they never appear in managedFields and a client cannot change them.
-_SYSTEM_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "deletionTimestamp")
-_UNTRACKED = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace"), ("metadata", "selfLink")}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-class ApiError(Exception):
-    """An error the API server answers with a `Status` object."""
-
-    def __init__(self, code: int, reason: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details
-
-    def status(self) -> dict:
-        body = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details:
-            body["details"] = self.details
-        return body
-
-
-def _details(rtype: ResourceType, name: str) -> dict:
-    return {"name": name, "group": rtype.group, "kind": rtype.plural}
-
-
-def not_found(rtype: ResourceType, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{rtype.qualified_plural} "{name}" not found', _details(rtype, name))
-
-
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "BadRequest", message)
-
-
-def invalid(rtype: ResourceType, name: str, message: str) -> ApiError:
-    return ApiError(422, "Invalid", f'{rtype.kind} "{name}" is invalid: {message}', _details(rtype, name))
-
-
-def stale(rtype: ResourceType, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {rtype.qualified_plural} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
-        _details(rtype, name),
-    )
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -119,55 +61,6 @@ class Event:
     type: str
     object: dict
     previous: dict | None
-
-
-def _tracked(rtype: ResourceType, subresource: str, path: Path) -> bool:
-    """Is this leaf path part of what a write through this (sub)resource can own?"""
-    if path[:1] == ("metadata",) and len(path) > 1 and path[1] in _SYSTEM_METADATA:
-        return False
-    if any(overlaps(path, untracked) for untracked in _UNTRACKED):
-        return False
-    if subresource == "status":
-        return path[:1] == ("status",)
-    return not (rtype.has_status and path[:1] == ("status",))
-
-
-def _managers(obj: dict | None) -> dict[ManagerKey, tuple[set[Path], str, str]]:
-    """managedFields as {(manager, operation, subresource): (paths, time, apiVersion)}."""
-    entries = {}
-    for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
-        key = (entry.get("manager", ""), entry.get("operation", ""), entry.get("subresource", ""))
-        entries[key] = (paths_from_fields_v1(entry.get("fieldsV1") or {}), entry.get("time", ""), entry["apiVersion"])
-    return entries
-
-
-def _render_managers(old: dict | None, owners: dict[ManagerKey, set[Path]], api_version: str) -> list[dict]:
-    """managedFields entries; an entry keeps its time unless its field set changed."""
-    previous = _managers(old)
-    rendered = []
-    for (manager, operation, subresource), paths in owners.items():
-        if not paths:
-            continue
-        old_paths, old_time, _ = previous.get((manager, operation, subresource), (None, "", ""))
-        entry = {
-            "manager": manager,
-            "operation": operation,
-            "apiVersion": api_version,
-            "time": old_time if old_paths == paths else now(),
-            "fieldsType": "FieldsV1",
-            "fieldsV1": fields_v1(paths),
-        }
-        if subresource:
-            entry["subresource"] = subresource
-        rendered.append(entry)
-    return rendered
-
-
-def _fold_string_data(rtype: ResourceType, obj: dict) -> None:
-    """Secrets: `stringData` is write-only, the API server stores it base64-encoded into `data`."""
-    if rtype.kind == "Secret" and isinstance(obj.get("stringData"), dict):
-        encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in obj.pop("stringData").items()}
-        obj["data"] = {**(obj.get("data") or {}), **encoded}
 
 
 class Store:
@@ -275,7 +168,7 @@ class Store:
         """Server-side apply; returns (object, created)."""
         config = self._prepare_body(rtype, namespace, drop_nulls(config), url_name=name, require_type=True)
         me = (manager, "Apply", subresource)
-        applied = {p: v for p, v in leaf_paths(config).items() if _tracked(rtype, subresource, p)}
+        applied = {p: v for p, v in leaf_paths(config).items() if tracked(rtype, subresource, p)}
         if subresource == "status":
             scoped = {"status": config.get("status") or {}}
         else:
@@ -287,7 +180,7 @@ class Store:
                     raise not_found(rtype, name)
                 return self._insert(rtype, scoped, {me: set(applied)}, dry_run), True
             self._check_precondition(rtype, old, config)
-            owners = {key: paths for key, (paths, _, _) in _managers(old).items()}
+            owners = {key: paths for key, (paths, _, _) in managers_of(old).items()}
             self._resolve_conflicts(rtype, old, owners, me, applied, force)
             result = copy.deepcopy(old)
             others = [p for key, paths in owners.items() if key != me for p in paths]
@@ -355,7 +248,7 @@ class Store:
 
     @staticmethod
     def _owned(rtype: ResourceType, obj: dict, subresource: str) -> set[Path]:
-        return {p for p in leaf_paths(obj) if _tracked(rtype, subresource, p)}
+        return {p for p in leaf_paths(obj) if tracked(rtype, subresource, p)}
 
     def _check_namespace(self, rtype: ResourceType, namespace: str) -> None:
         if not rtype.namespaced:
@@ -372,7 +265,7 @@ class Store:
             )
 
     def _insert(self, rtype: ResourceType, obj: dict, owners: dict, dry_run: bool) -> dict:
-        _fold_string_data(rtype, obj)
+        fold_string_data(rtype, obj)
         meta = obj["metadata"]
         name, namespace = meta["name"], meta.get("namespace", "")
         pattern = _DNS_LABEL if rtype is NAMESPACES else _DNS_SUBDOMAIN
@@ -382,14 +275,14 @@ class Store:
         key = (*rtype.key, namespace, name)
         if key in self._objects:
             raise ApiError(
-                409, "AlreadyExists", f'{rtype.qualified_plural} "{name}" already exists', _details(rtype, name)
+                409, "AlreadyExists", f'{rtype.qualified_plural} "{name}" already exists', details_of(rtype, name)
             )
         if rtype is NAMESPACES:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
         meta.pop("resourceVersion", None)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
-        meta["managedFields"] = _render_managers(None, owners, rtype.group_version)
+        meta["managedFields"] = render_managers(None, owners, rtype.group_version)
         if dry_run:
             return obj
         self._store(rtype, key, obj, "ADDED", None)
@@ -410,9 +303,9 @@ class Store:
                 if "status" in old:
                     result["status"] = copy.deepcopy(old["status"])
         before, after = leaf_paths(old), leaf_paths(result)
-        changed = {p for p, v in after.items() if before.get(p, object()) != v and _tracked(rtype, subresource, p)}
+        changed = {p for p, v in after.items() if before.get(p, object()) != v and tracked(rtype, subresource, p)}
         removed = {p for p in before if p not in after}
-        owners = {key: paths for key, (paths, _, _) in _managers(old).items()}
+        owners = {key: paths for key, (paths, _, _) in managers_of(old).items()}
         for key, paths in owners.items():
             owners[key] = {p for p in paths if not any(overlaps(p, q) for q in changed | removed)}
         owners[me] = owners.get(me, set()) | changed
@@ -436,7 +329,7 @@ class Store:
                 409,
                 "Conflict",
                 f"Apply failed with {len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''}: {described}",
-                {**_details(rtype, old["metadata"]["name"]), "causes": [{"reason": "FieldManagerConflict"}]},
+                {**details_of(rtype, old["metadata"]["name"]), "causes": [{"reason": "FieldManagerConflict"}]},
             )
 
     def _commit(self, rtype: ResourceType, old: dict, result: dict, owners: dict, dry_run: bool) -> dict:
@@ -447,8 +340,8 @@ class Store:
                 meta[field] = old["metadata"][field]
         for section in ("apiVersion", "kind"):
             result[section] = old[section]
-        meta["managedFields"] = _render_managers(old, owners, rtype.group_version)
-        _fold_string_data(rtype, result)
+        meta["managedFields"] = render_managers(old, owners, rtype.group_version)
+        fold_string_data(rtype, result)
 
         def content(obj: dict) -> dict:
             return {k: v for k, v in obj.items() if k not in ("metadata", "status")}

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from .store import ApiError, bad_request
+from .errors import ApiError, bad_request
 
 logger = logging.getLogger("kubesim")
 
