@@ -57,3 +57,35 @@ class HealthCheckMiddleware:
         except DatabaseError:
             return JsonResponse({"status": "database unavailable"}, status=503)
         return JsonResponse({"status": "ok"})
+
+
+class DatabaseBusyMiddleware:
+    """A database too busy to take a write in time (SQLite's lock, PostgreSQL's lock timeout) answers 503 with
+    ``Retry-After`` — the request changed nothing and can be sent again — instead of a server error."""
+
+    RETRY_AFTER = 2
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import OperationalError
+        from django.http import JsonResponse
+        from django.template.loader import render_to_string
+        from django.utils.translation import gettext as _
+
+        text = str(exception).lower()
+        if not isinstance(exception, OperationalError) or not ("locked" in text or "lock timeout" in text):
+            return None
+        message = _("The portal is busy; nothing was changed. Try again in a moment.")
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": message}, status=503)
+        else:
+            from django.http import HttpResponse
+
+            response = HttpResponse(render_to_string("503.html", {"message": message}), status=503)
+        response["Retry-After"] = str(self.RETRY_AFTER)
+        return response

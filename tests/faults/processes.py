@@ -1,0 +1,110 @@
+"""Real portal processes for the fault suite: a web server, workers, the sandbox, each on its own database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES = "postgres://postgres@127.0.0.1:5432"
+# The fault suite's own Redis database: the rest of the suite uses 15, `make run` 0.
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_postgres(name: str) -> str:
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{POSTGRES}/{name}"
+
+
+def drop_postgres(name: str) -> None:
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Portal:
+    """The portal's environment for one database: run management commands, start and stop processes."""
+
+    def __init__(self, database_url: str, **settings: str):
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DJANGO_DEBUG": "1",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "PORTAL_SANDBOX": "0",
+            "PORTAL_LOG_LEVEL": "WARNING",
+            "PYTHONIOENCODING": "utf-8",
+            "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            **settings,
+        }
+        self.processes: list[subprocess.Popen] = []
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    def start(self, *args: str, module: str | None = None) -> subprocess.Popen:
+        """A long-running process in its own session (so that a kill reaches its children too)."""
+        command = [sys.executable, "-m", module, *args] if module else [sys.executable, "manage.py", *args]
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def serve(self) -> str:
+        port = free_port()
+        self.start("runserver", "--noreload", f"127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(url + "/health/")
+        return url
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+def wait_for_http(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} did not answer"
+            time.sleep(0.2)
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
