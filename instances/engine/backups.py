@@ -26,6 +26,10 @@ def run_backup(client: ClusterClient, instance: Instance, operation: Operation, 
     if not cronjob:
         raise BackupFailed(msg("%(application)s has no backup CronJob configured"), application=instance.application)
     name = job_name(cronjob, trigger, operation.pk)
+    done = Backup.objects.filter(instance=instance, job_name=name, status=BackupStatus.SUCCEEDED).first()
+    if done is not None:  # a resumed operation: its backup was taken before the worker stopped
+        log(msg("backup Job %(job)s of this operation already succeeded: not taken again"), job=name)
+        return done
     labels = {**instance_labels(instance), BACKUP_TRIGGER_LABEL: trigger}
     client.create_job_from_cronjob(instance.namespace, cronjob, name, labels)
     backup, _created = Backup.objects.update_or_create(
@@ -39,7 +43,9 @@ def run_backup(client: ClusterClient, instance: Instance, operation: Operation, 
         log.heartbeat()
 
     deadline = time.monotonic() + settings.PORTAL_BACKUP_DEADLINE
-    outcome = wait_for_job(client, instance.namespace, name, deadline=deadline, on_progress=progress)
+    outcome = wait_for_job(
+        client, instance.namespace, name, deadline=deadline, on_progress=progress, heartbeat=log.heartbeat
+    )
     state = job_status(last["job"]) if last["job"] else None
     backup.status = BackupStatus.SUCCEEDED if outcome.done else BackupStatus.FAILED
     backup.started_at = (state.start_time if state else None) or backup.started_at

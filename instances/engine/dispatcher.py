@@ -19,9 +19,11 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core.audit import AuditContext
 from core.jobs import enqueue_at, job_exists, periodic
 from core.messages import Message, msg
 from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestKind, RequestStatus
+from instances.engine.log import log_line
 from instances.engine.runner import ENGINE, QUEUE, end_operation, enqueue_operation, finish_request, new_job_id
 from instances.models import ChangeRequest, Cluster, Instance, Operation
 from instances.models.instances import default_hostname
@@ -41,10 +43,11 @@ BATCH = 200
 class DispatchReport:
     started: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
+    resumed: list[int] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"started {self.started}, requeued {self.requeued}, recovered {self.recovered}"
+        return f"started {self.started}, requeued {self.requeued}, resumed {self.resumed}, recovered {self.recovered}"
 
 
 @periodic("dispatch")
@@ -60,7 +63,7 @@ def dispatch(now: datetime.datetime | None = None) -> str:
         operation = start_request(request_pk, now)
         if operation:
             report.started.append(operation.pk)
-    if report.started or report.requeued or report.recovered:
+    if report.started or report.requeued or report.resumed or report.recovered:
         logger.info("dispatch: %s", report)
     return str(report)
 
@@ -181,13 +184,29 @@ def requeue_lost_operations(now: datetime.datetime, report: DispatchReport) -> N
 
 
 def recover_dead_operations(now: datetime.datetime, report: DispatchReport) -> None:
-    """Running operations that stopped beating lost their worker: they end failed, with the reason."""
+    """Running operations that stopped beating lost their worker. They resume: queued again, they re-run from
+    where they were (server-side apply is idempotent, steps done are skipped). After
+    ``PORTAL_OPERATION_MAX_ATTEMPTS`` runs they end failed, with the reason."""
     stale = now - datetime.timedelta(seconds=settings.PORTAL_OPERATION_STALE_AFTER)
     for operation in Operation.objects.filter(status=OperationStatus.RUNNING, heartbeat_at__lt=stale):
+        last_seen = f"{operation.heartbeat_at:%Y-%m-%d %H:%M:%S}"
+        if operation.attempts < settings.PORTAL_OPERATION_MAX_ATTEMPTS:
+            text = msg("the worker stopped responding (last sign of life %(time)s UTC); the operation resumes")
+            line = log_line(Message(text, {"time": last_seen}), "warning")
+            job_id = new_job_id(operation.pk)
+            if operation.transition(
+                AuditContext.engine(operation.pk),
+                OperationStatus.QUEUED,
+                fields={"rq_job_id": job_id, "queued_at": now, "log": [*operation.log, line]},
+                only_from=(OperationStatus.RUNNING,),
+            ):
+                enqueue_operation(operation, on_commit=False)
+                report.resumed.append(operation.pk)
+            continue
         text = msg(
-            "the worker stopped responding (last sign of life %(time)s UTC); the operation was ended so the "
-            "instance is not blocked; check the instance and request again"
+            "the worker stopped responding (last sign of life %(time)s UTC) %(attempts)s times; the operation "
+            "was ended so the instance is not blocked; check the instance and request again"
         )
-        message = Message(text, {"time": f"{operation.heartbeat_at:%Y-%m-%d %H:%M:%S}"})
+        message = Message(text, {"time": last_seen, "attempts": operation.attempts})
         if end_operation(operation.pk, OperationStatus.FAILED, message):
             report.recovered.append(operation.pk)

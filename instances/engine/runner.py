@@ -34,7 +34,7 @@ from instances.engine.log import OperationLog, log_line
 from instances.kube.errors import PermanentClusterError, TransientClusterError
 from instances.kube.kustomize import KustomizeError
 from instances.kube.names import InvalidSpec
-from instances.models import ChangeRequest, Instance, Operation
+from instances.models import ApplicationVersion, ChangeRequest, Instance, Operation
 
 logger = logging.getLogger("instances.engine")
 ENGINE = AuditContext.engine()
@@ -186,12 +186,24 @@ def end_operation(
         if not ended:
             return False
         if failed:
-            instance = Instance.objects.only("pk", "slug").get(pk=operation.instance_id)
-            for transitional, settled in SETTLED_AFTER_FAILURE.items():
-                instance.transition(ctx, settled, only_from=(transitional,))
+            settle_instance(ctx, operation)
         if operation.request_id:
             finish_request(operation.request_id, not failed, message)
     return True
+
+
+def settle_instance(ctx: AuditContext, operation: Operation) -> None:
+    """After a failure, the instance leaves its transitional status, and its record says what the cluster was
+    given last: never a version the cluster is not running."""
+    instance = Instance.objects.only("pk", "slug", "status", "current_version").get(pk=operation.instance_id)
+    status = SETTLED_AFTER_FAILURE.get(instance.status, instance.status)
+    fields = {}
+    applied = (operation.progress or {}).get("applied_version")
+    if applied and applied != instance.current_version_id:
+        version = ApplicationVersion.objects.get(pk=applied)
+        detail = f"operation #{operation.pk} applied {version} and ended before its rollout was confirmed"
+        fields = {"current_version": version, "drift": True, "drift_detail": detail}
+    instance.transition(ctx, status, fields=fields)
 
 
 def finish_request(request_pk: int, succeeded: bool, message: Message) -> None:

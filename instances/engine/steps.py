@@ -29,9 +29,12 @@ from instances.kube.rollout import workload_status
 from instances.models import Instance, Operation, RolloutSnapshot
 
 
-def follow_rollout(client: ClusterClient, instance: Instance, workloads: list[dict], log: OperationLog) -> WaitOutcome:
-    """Follow the rollout of ``workloads`` (the Deployments and StatefulSets just applied) to its end."""
-    expected = {(o["kind"], o["metadata"]["name"]) for o in workloads if o["kind"] in WORKLOAD_KINDS}
+def follow_rollout(
+    client: ClusterClient, instance: Instance, rendered: RenderedManifests, log: OperationLog
+) -> WaitOutcome:
+    """Follow the rollout of every workload the manifests hold, until all are available, one fails, or the
+    deadline passes. The unchanged ones answer at once: the list shows them done."""
+    expected = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects if o["kind"] in WORKLOAD_KINDS}
     last_line = {"text": ""}
 
     def progress(objects: list[dict]) -> None:
@@ -48,8 +51,25 @@ def follow_rollout(client: ClusterClient, instance: Instance, workloads: list[di
 
     deadline = time.monotonic() + settings.PORTAL_ROLLOUT_DEADLINE
     return wait_for_workloads(
-        client, instance.namespace, instance_selector(instance.slug), expected, deadline=deadline, on_progress=progress
-    )
+        client, instance.namespace, instance_selector(instance.slug), expected, deadline=deadline,
+        on_progress=progress, heartbeat=log.heartbeat,
+    )  # fmt: skip
+
+
+def record_progress(operation: Operation, **facts) -> None:
+    """What an operation has done so far, kept on its row: a resumed run skips what is done and knows what the
+    cluster was last given."""
+    operation.progress = {**(operation.progress or {}), **facts}
+    Operation.objects.filter(pk=operation.pk).update(progress=operation.progress)
+
+
+def apply_version(
+    client: ClusterClient, operation: Operation, rendered: RenderedManifests, version, log: OperationLog, **kwargs
+) -> list[dict]:
+    """Apply ``rendered`` (the manifests of ``version``) and remember that the cluster was given this version."""
+    changed = apply_manifests(client, operation.instance, rendered, log, **kwargs)
+    record_progress(operation, applied_version=version.pk if version else None)
+    return changed
 
 
 def render_and_record(
@@ -80,14 +100,13 @@ def deploy(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
     """Create (or re-apply) an instance at the operation's target version."""
     instance, ctx = operation.instance, AuditContext.engine(operation.pk)
     rendered, _previous = render_and_record(operation, instance, log)
-    changed = apply_manifests(client, instance, rendered, log, full=operation.full_resync)
-    if changed:
-        outcome = follow_rollout(client, instance, changed, log)
-        if not outcome.done:
-            instance.transition(ctx, InstanceStatus.FAILED)
-            raise RolloutFailed(msg("the rollout did not complete: %(reason)s"), reason=outcome.message)
-    else:
+    changed = apply_version(client, operation, rendered, operation.target_version, log, full=operation.full_resync)
+    if not changed:
         log(msg("no object changed since the last apply: nothing to send"))
+    outcome = follow_rollout(client, instance, rendered, log)
+    if not outcome.done:
+        instance.transition(ctx, InstanceStatus.FAILED, fields={"current_version": operation.target_version})
+        raise RolloutFailed(msg("the rollout did not complete: %(reason)s"), reason=outcome.message)
     _running(operation, instance, ctx)
     return Message(
         msg("%(instance)s runs %(version)s"), {"instance": instance.slug, "version": operation.target_version}
@@ -95,36 +114,50 @@ def deploy(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
 
 
 def upgrade(operation: Operation, log: OperationLog, client: ClusterClient) -> Message:
-    """Back up, apply the new version, follow the rollout; roll back to the previous manifests if it fails."""
+    """Back up, apply the new version, follow the rollout; roll back to the previous manifests if it fails.
+
+    A resumed run (its worker died) skips the backup it already took, and goes on rolling back if it had begun.
+    """
     instance, ctx = operation.instance, AuditContext.engine(operation.pk)
     rendered, previous = render_and_record(operation, instance, log)
-    backup = run_backup(client, instance, operation, BackupTrigger.PRE_UPGRADE, log)
-    if backup.status != BackupStatus.SUCCEEDED:
-        raise BackupFailed(
-            msg("the pre-upgrade backup failed (%(reason)s); the upgrade was aborted, nothing changed"),
-            reason=backup.message,
-        )
-    instance.transition(ctx, InstanceStatus.UPGRADING)
-    changed = apply_manifests(client, instance, rendered, log)
-    outcome = follow_rollout(client, instance, changed, log)
-    if outcome.done:
-        _running(operation, instance, ctx)
-        text = msg("%(instance)s upgraded to %(version)s")
-        return Message(text, {"instance": instance.slug, "version": operation.target_version})
-    log(msg("the upgrade failed: %(reason)s"), level="warning", reason=outcome.message)
+    if not (operation.progress or {}).get("rolling_back"):
+        backup = run_backup(client, instance, operation, BackupTrigger.PRE_UPGRADE, log)
+        if backup.status != BackupStatus.SUCCEEDED:
+            raise BackupFailed(
+                msg("the pre-upgrade backup failed (%(reason)s); the upgrade was aborted, nothing changed"),
+                reason=backup.message,
+            )
+        instance.transition(ctx, InstanceStatus.UPGRADING)
+        apply_version(client, operation, rendered, operation.target_version, log)
+        outcome = follow_rollout(client, instance, rendered, log)
+        if outcome.done:
+            _running(operation, instance, ctx)
+            text = msg("%(instance)s upgraded to %(version)s")
+            return Message(text, {"instance": instance.slug, "version": operation.target_version})
+        log(msg("the upgrade failed: %(reason)s"), level="warning", reason=outcome.message)
+        if not (settings.PORTAL_ROLLBACK_ON_FAILURE and previous):
+            # The cluster was given the new version and keeps it: the record says so, and that it fails.
+            instance.transition(ctx, InstanceStatus.FAILED, fields={"current_version": operation.target_version})
+            raise RolloutFailed(
+                msg("the rollout of %(version)s failed: %(reason)s"),
+                version=operation.target_version,
+                reason=outcome.message,
+            )
+        record_progress(operation, rolling_back=True, failure=outcome.message.as_json())
+    return roll_back(operation, previous, log, client)
+
+
+def roll_back(operation: Operation, previous: Operation, log: OperationLog, client: ClusterClient) -> Message:
+    """Apply the manifests of the last successful operation again and follow them; always raises RolloutFailed."""
+    instance, ctx = operation.instance, AuditContext.engine(operation.pk)
+    failure = Message.from_json(operation.progress["failure"])
     old_version = instance.current_version
-    if not (settings.PORTAL_ROLLBACK_ON_FAILURE and previous):
-        instance.transition(ctx, InstanceStatus.FAILED)
-        raise RolloutFailed(
-            msg("the rollout of %(version)s failed: %(reason)s"),
-            version=operation.target_version,
-            reason=outcome.message,
-        )
     log(msg("rolling back to %(version)s (operation #%(operation)s)"), level="warning", version=old_version,
         operation=previous.pk)  # fmt: skip
     objects = [obj for obj in yaml.load_all(previous.manifests, Loader=SafeLoader) if obj]
     restored = RenderedManifests(objects=objects, yaml=previous.manifests, sha256=previous.manifests_sha256)
-    back = follow_rollout(client, instance, apply_manifests(client, instance, restored, log), log)
+    apply_version(client, operation, restored, old_version, log)
+    back = follow_rollout(client, instance, restored, log)
     instance.transition(ctx, InstanceStatus.RUNNING if back.done else InstanceStatus.DEGRADED)
     if not back.done:
         raise RolloutFailed(
@@ -133,7 +166,7 @@ def upgrade(operation: Operation, log: OperationLog, client: ClusterClient) -> M
                 "either (%(rollback)s)"
             ),
             version=operation.target_version,
-            reason=outcome.message,
+            reason=failure,
             old=old_version,
             rollback=back.message,
         )
@@ -141,7 +174,7 @@ def upgrade(operation: Operation, log: OperationLog, client: ClusterClient) -> M
         msg("rolled back to %(old)s: the rollout of %(version)s failed (%(reason)s)"),
         old=old_version,
         version=operation.target_version,
-        reason=outcome.message,
+        reason=failure,
     )
 
 
@@ -165,7 +198,7 @@ def delete(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
         client.delete_namespace(instance.namespace)
         log(msg("namespace %(namespace)s is being deleted"), namespace=instance.namespace)
     deadline = time.monotonic() + settings.PORTAL_NAMESPACE_DELETE_DEADLINE
-    outcome = wait_for_namespace_gone(client, instance.namespace, deadline=deadline)
+    outcome = wait_for_namespace_gone(client, instance.namespace, deadline=deadline, heartbeat=log.heartbeat)
     if not outcome.done:
         raise NamespaceStuck.because(outcome.message)
     RolloutSnapshot.objects.filter(instance=instance).delete()

@@ -42,7 +42,7 @@ def _live_instances(cluster: Cluster) -> dict[str, Instance]:
         i.slug: i
         for i in Instance.objects.filter(cluster=cluster)
         .exclude(status=InstanceStatus.DELETED)
-        .select_related("application")
+        .select_related("application", "current_version")
     }
 
 
@@ -101,7 +101,8 @@ def sync_cluster_backups(cluster: Cluster) -> str:
 
 
 def _drift(instance: Instance, objects: list[dict], namespace_exists: bool) -> list[str]:
-    """What differs between the images the portal applied and the images the workloads run."""
+    """What differs between what the record says and what the workloads run: the images last applied, and the
+    images of the version the instance is recorded to run."""
     applied = instance.applied_images or {}
     if not applied:
         return []
@@ -114,7 +115,22 @@ def _drift(instance: Instance, objects: list[dict], namespace_exists: bool) -> l
             lines.append(f"{key} is missing")
         elif sorted(images) != found[key]:
             lines.append(f"{key} runs {', '.join(found[key])} instead of {', '.join(sorted(images))}")
+    expected = version_images(instance)
+    for key, images in sorted(found.items()):
+        foreign = [image for image in images if image not in expected]
+        if expected and foreign:
+            lines.append(f"{key} runs {', '.join(foreign)}, not an image of version {instance.current_version}")
     return lines
+
+
+def version_images(instance: Instance) -> set[str]:
+    """The image references of the version the instance is recorded to run."""
+    if instance.current_version is None:
+        return set()
+    return {
+        f"{ref['repository']}@{ref['digest']}" if ref.get("digest") else f"{ref['repository']}:{ref['tag']}"
+        for ref in instance.application.image_refs(instance.current_version.version).values()
+    }
 
 
 def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:

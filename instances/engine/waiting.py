@@ -44,8 +44,11 @@ def follow(
     on_timeout: Callable[[dict[str, dict]], WaitOutcome],
     label_selector: str | None = None,
     field_selector: str | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> WaitOutcome:
-    """Watch the objects of ``kind`` matching the selectors until ``judge`` gives an outcome or time is up."""
+    """Watch the objects of ``kind`` matching the selectors until ``judge`` gives an outcome or time is up.
+
+    ``heartbeat`` is called before every watch, so a quiet wait still proves the worker alive."""
     selectors = {"label_selector": label_selector, "field_selector": field_selector}
     items, version = client.list(kind, namespace, **selectors)
     seen = {item["metadata"]["name"]: item for item in items}
@@ -53,6 +56,8 @@ def follow(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return on_timeout(seen)
+        if heartbeat is not None:
+            heartbeat()
         timeout = max(1, int(min(remaining, settings.PORTAL_WATCH_TIMEOUT)))
         watch = client.watch(kind, namespace, resource_version=version, timeout_seconds=timeout, **selectors)
         try:
@@ -81,6 +86,7 @@ def wait_for_workloads(
     *,
     deadline: float,
     on_progress: Callable[[list[dict]], None],
+    heartbeat: Callable[[], None] | None = None,
 ) -> WaitOutcome:
     """Follow the rollout of the ``expected`` (kind, name) workloads until all are done, one fails, or time is up.
 
@@ -98,6 +104,7 @@ def wait_for_workloads(
             deadline=deadline,
             on_timeout=lambda seen, kind=kind, names=names: _rollout_timeout(kind, names, seen),
             label_selector=selector,
+            heartbeat=heartbeat,
         )
         if not outcome.done:
             return outcome
@@ -135,7 +142,13 @@ def _rollout_timeout(kind: str, names: set[str], seen: dict[str, dict]) -> WaitO
 
 
 def wait_for_job(
-    client: ClusterClient, namespace: str, name: str, *, deadline: float, on_progress: Callable[[dict], None]
+    client: ClusterClient,
+    namespace: str,
+    name: str,
+    *,
+    deadline: float,
+    on_progress: Callable[[dict], None],
+    heartbeat: Callable[[], None] | None = None,
 ) -> WaitOutcome:
     """Follow one Job until it succeeds or fails, or the deadline passes."""
 
@@ -158,11 +171,14 @@ def wait_for_job(
         return WaitOutcome(done=False, timed_out=True, message=Message(text, {"name": name}))
 
     return follow(
-        client, "Job", namespace, judge, deadline=deadline, on_timeout=timeout, field_selector=f"metadata.name={name}"
-    )
+        client, "Job", namespace, judge, deadline=deadline, on_timeout=timeout, field_selector=f"metadata.name={name}",
+        heartbeat=heartbeat,
+    )  # fmt: skip
 
 
-def wait_for_namespace_gone(client: ClusterClient, name: str, *, deadline: float) -> WaitOutcome:
+def wait_for_namespace_gone(
+    client: ClusterClient, name: str, *, deadline: float, heartbeat: Callable[[], None] | None = None
+) -> WaitOutcome:
     def judge(seen: dict[str, dict]) -> WaitOutcome | None:
         if name in seen:
             return None
@@ -173,5 +189,6 @@ def wait_for_namespace_gone(client: ClusterClient, name: str, *, deadline: float
         return WaitOutcome(done=False, timed_out=True, message=Message(text, {"name": name}))
 
     return follow(
-        client, "Namespace", None, judge, deadline=deadline, on_timeout=timeout, field_selector=f"metadata.name={name}"
-    )
+        client, "Namespace", None, judge, deadline=deadline, on_timeout=timeout,
+        field_selector=f"metadata.name={name}", heartbeat=heartbeat,
+    )  # fmt: skip

@@ -73,6 +73,9 @@ class Operation(Timed, GuardedStatus):
     error = models.TextField(_("error"), blank=True)
     # The error as a message to translate for each reader (see core.messages); ``error`` holds it in English.
     error_message = models.JSONField(_("error (translatable)"), null=True, blank=True, editable=False)
+    # What the operation has done so far (backup taken, version last applied, rollback begun): a run resumed
+    # after its worker died skips what is done.
+    progress = models.JSONField(_("progress"), default=dict, blank=True, editable=False)
     # Of a crash only: the traceback, for maintainers (viewers see the reference in ``error``).
     traceback = models.TextField(_("traceback"), blank=True, editable=False)
 

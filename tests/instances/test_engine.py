@@ -188,7 +188,7 @@ def test_redis_flushed_work_still_runs(deployed, admin_unistra, maintainer, vers
     assert request.status == RequestStatus.SUCCEEDED, request.result
 
 
-def test_a_dead_worker_does_not_leave_the_operation_running(deployed, admin_unistra, maintainer, versions):
+def test_a_dead_worker_s_operation_resumes(deployed, admin_unistra, maintainer, versions):
     request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
     request.approve(ctx(maintainer))
     dispatcher.dispatch()
@@ -196,20 +196,37 @@ def test_a_dead_worker_does_not_leave_the_operation_running(deployed, admin_unis
     # What a SIGKILLed worker leaves behind: the operation claimed and running, then silence.
     stale = timezone.now() - datetime.timedelta(hours=1)
     Operation.objects.filter(pk=operation.pk).update(status=OperationStatus.RUNNING, started_at=stale,
-                                                      heartbeat_at=stale)  # fmt: skip
-    dispatcher.dispatch()
+                                                      heartbeat_at=stale, attempts=1)  # fmt: skip
+    assert f"resumed [{operation.pk}]" in dispatcher.dispatch()
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.QUEUED
+    assert "the operation resumes" in operation.log[-1]["message"]
+    run_worker()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    assert Instance.objects.get(pk=deployed.pk).current_version == versions["1.2.6"]
+
+
+def test_a_worker_that_keeps_dying_ends_the_operation(deployed, admin_unistra, maintainer, versions, settings):
+    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
+    workflow.approve(ctx(maintainer), request)
+    operation = Operation.objects.get(request=request)
+    stale = timezone.now() - datetime.timedelta(hours=1)
+    Operation.objects.filter(pk=operation.pk).update(status=OperationStatus.RUNNING, started_at=stale,
+                                                      heartbeat_at=stale,
+                                                      attempts=settings.PORTAL_OPERATION_MAX_ATTEMPTS)  # fmt: skip
+    assert f"recovered [{operation.pk}]" in dispatcher.dispatch()
     operation.refresh_from_db()
     request.refresh_from_db()
-    assert operation.status == OperationStatus.FAILED
-    assert "worker stopped responding" in operation.error
-    assert request.status == RequestStatus.FAILED
+    assert operation.status == OperationStatus.FAILED and request.status == RequestStatus.FAILED
+    assert "worker stopped responding" in operation.error and "4 times" in operation.error
     # The instance is free again: a new upgrade can be requested and runs.
     again = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
     assert again.status == RequestStatus.SUCCEEDED, again.result
 
 
-def test_a_worker_killed_with_sigkill_mid_operation(
-    deployed, controllers, admin_unistra, maintainer, versions, settings
+def test_a_worker_killed_with_sigkill_mid_operation_resumes(
+    deployed, controllers, kube_emulator, admin_unistra, maintainer, versions, settings
 ):
     controllers.rollout_seconds = 3600  # the rollout never ends: the worker is busy following it when killed
     request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
@@ -243,12 +260,19 @@ def test_a_worker_killed_with_sigkill_mid_operation(
     operation.refresh_from_db()
     assert operation.status == OperationStatus.RUNNING  # nothing ended it...
     later = timezone.now() + datetime.timedelta(seconds=settings.PORTAL_OPERATION_STALE_AFTER + 1)
-    dispatcher.dispatch(now=later)  # ...until the dispatcher noticed the silence
+    dispatcher.dispatch(now=later)  # ...until the dispatcher noticed the silence and resumed it
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.QUEUED
+    controllers.rollout_seconds = 0
+    run_worker("operations")
     operation.refresh_from_db()
     request.refresh_from_db()
-    assert operation.status == OperationStatus.FAILED
-    assert "worker stopped responding" in operation.error
-    assert request.status == RequestStatus.FAILED
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    assert operation.attempts == 2
+    # The backup taken before the kill is not taken twice; version and images agree with the cluster.
+    assert Backup.objects.filter(instance=deployed, trigger=BackupTrigger.PRE_UPGRADE).count() == 1
+    assert Instance.objects.get(pk=deployed.pk).current_version == versions["1.2.6"]
+    assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.6"
 
 
 def test_the_database_allows_one_active_operation_per_instance(deployed, versions):
