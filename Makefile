@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saas_portal
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint format lock clean messages browser services
+.PHONY: help run test faults lint format lock clean messages browser services
 
 help:
 	@echo "make run   - serve the portal with demo data at http://127.0.0.1:8000 (web + worker + scheduler)"
@@ -40,6 +40,9 @@ test: $(STAMP) services browser
 	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run > /dev/null || { echo "models changed without a migration"; exit 1; }
 	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+faults: $(STAMP) services
+	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -m faults $(PYTEST_ARGS) tests/faults tests/instances/test_resume.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -16,7 +16,7 @@ from instances.models import ApplicationVersion, Backup, Instance, Operation
 from tests.conftest import ctx
 from tests.engine_fixtures import core_image, run_worker, upgrade
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
 
 class Killed(BaseException):

@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,3 +68,38 @@ def test_entrypoint_commands_exist():
         assert command in get_commands(), command
     for queue in re.search(r"set -- ([\w ]+)", body).group(1).split():
         assert f'"{queue}"' in SETTINGS
+
+
+def test_every_service_restarts_and_has_a_health_check():
+    from django.core.management import get_commands
+
+    for name, service in compose()["services"].items():
+        assert service.get("restart") == "unless-stopped", name
+        test = service["healthcheck"]["test"]
+        assert test[0] in ("CMD", "CMD-SHELL"), name
+        if "healthcheck" in test:
+            assert test[1:4] == ["/app/docker/entrypoint.sh", "manage", "healthcheck"]
+            assert "healthcheck" in get_commands()
+
+
+@pytest.mark.django_db
+def test_the_health_checks_of_workers_and_scheduler(queues):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.utils import timezone
+    from rq import SimpleWorker
+
+    from core.jobs import get_queue
+    from core.models import JobRun
+
+    for role in ("worker", "scheduler"):
+        with pytest.raises(CommandError):
+            call_command("healthcheck", role)
+    worker = SimpleWorker([get_queue("default")], connection=get_queue("default").connection)
+    worker.register_birth()  # what a running worker does, and keeps fresh with its heartbeat
+    try:
+        call_command("healthcheck", "worker")
+    finally:
+        worker.register_death()
+    JobRun.objects.create(name="dispatch", started_at=timezone.now())
+    call_command("healthcheck", "scheduler")

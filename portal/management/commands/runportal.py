@@ -1,18 +1,43 @@
-"""`make run`: the web server, RQ workers, the periodic scheduler and (without a real cluster) the sandbox.
+"""`make run`: the web server, RQ workers, the periodic scheduler and (without a real cluster) the sandbox,
+kept running by supervisor.
 
-Everything stops together with Ctrl-C.
+Supervisor (a process manager made for this, rather than more process code of our own) starts every program in
+a process group of its own, restarts one that dies (waiting a little longer after each quick failure, and
+saying so in its log), and on Ctrl-C or SIGTERM stops every group it started, work horses included. Every
+program runs under ``portal.procguard``, so that a worker whose main process is killed takes its work horse and
+its scheduler (and the scheduler's lock) with it before supervisor starts a new one, and so that nothing
+outlives supervisor itself.
 """
 
-import signal
-import subprocess
+import os
+import shutil
 import sys
-import time
-import urllib.request
+import tempfile
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from instances.management.commands.seed_demo import DEMO_PASSWORD, UNIVERSITIES
+
+# Every program: restarted when it exits, stopped with its whole process group, output on the terminal.
+PROGRAM = """
+[program:{name}]
+command={command}
+directory={directory}
+priority={priority}
+autostart=true
+autorestart=true
+startsecs=1
+startretries=1000
+stopsignal=TERM
+stopwaitsecs=15
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+"""
 
 
 class Command(BaseCommand):
@@ -26,75 +51,54 @@ class Command(BaseCommand):
         from instances.models import Cluster
         from instances.sandbox import SANDBOX_NAME
 
-        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        processes: dict[str, subprocess.Popen] = {}
+        supervisord = shutil.which("supervisord", path=str(Path(sys.executable).parent)) or shutil.which("supervisord")
+        if supervisord is None:
+            raise CommandError("supervisord is not installed: run `make run`, which installs it in .venv")
         use_sandbox = settings.PORTAL_SANDBOX and not Cluster.objects.exclude(name=SANDBOX_NAME).exists()
-        try:
-            if use_sandbox:
-                processes["sandbox"] = subprocess.Popen(
-                    [sys.executable, "-m", "kubesim", "--port", str(sandbox_port)], cwd=settings.BASE_DIR
-                )
-                url = f"http://127.0.0.1:{sandbox_port}"
-                self._wait_for(url + "/version", processes["sandbox"])
-                self._restore(url)
-            commands = {
-                "worker-operations": [*manage, "rqworker", "--with-scheduler", "operations"],
-                "worker": [*manage, "rqworker", "--with-scheduler", "default", "sync"],
-                "scheduler": [*manage, "rqcron", "portal.cron"],
-                "web": [*manage, "runserver", "--noreload", addr],
+        config = self.write_config(self.programs(addr, sandbox_port if use_sandbox else None))
+        self.banner(addr, use_sandbox)
+        sys.stdout.flush()
+        # Supervisor takes this process's place: Ctrl-C and SIGTERM reach it, and it stops everything it started.
+        os.execv(supervisord, [supervisord, "--configuration", str(config)])  # noqa: S606 - our own program
+
+    @staticmethod
+    def programs(addr: str, sandbox_port: int | None) -> dict[str, str]:
+        manage = f"{sys.executable} {settings.BASE_DIR / 'manage.py'}"
+        guarded = f"{sys.executable} -m portal.procguard {manage}"
+        programs = {}
+        if sandbox_port is not None:
+            programs["sandbox"] = f"{guarded} runsandbox --port {sandbox_port}"
+        programs.update(
+            {
+                "worker-operations": f"{guarded} rqworker --with-scheduler operations",
+                "worker": f"{guarded} rqworker --with-scheduler default sync",
+                "scheduler": f"{guarded} rqcron portal.cron",
+                "web": f"{guarded} runserver --noreload {addr}",
             }
-            for name, command in commands.items():
-                processes[name] = subprocess.Popen(command)
-            self._banner(addr, use_sandbox)
-            self._supervise(processes)
-        finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.terminate()
-            for process in processes.values():
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        )
+        return programs
 
-    def _wait_for(self, url: str, process: subprocess.Popen) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise CommandError("the sandbox cluster could not start (is its port free?)")
-            try:
-                with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own local emulator
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise CommandError(f"the sandbox cluster did not answer at {url}")
+    @staticmethod
+    def write_config(programs: dict[str, str]) -> Path:
+        """supervisord's configuration, in a directory of its own for this run (pid file, log)."""
+        run = Path(tempfile.mkdtemp(prefix="saas-portal-run-"))
+        lines = [
+            "[supervisord]",
+            "nodaemon=true",
+            f"logfile={run / 'supervisord.log'}",
+            f"pidfile={run / 'supervisord.pid'}",
+            f"childlogdir={run}",
+            "loglevel=info",
+        ]
+        sections = [
+            PROGRAM.format(name=name, command=command, directory=settings.BASE_DIR, priority=10 * (index + 1))
+            for index, (name, command) in enumerate(programs.items())
+        ]
+        config = run / "supervisord.conf"
+        config.write_text("\n".join(lines) + "\n" + "".join(sections))
+        return config
 
-    def _restore(self, url: str) -> None:
-        from instances.engine.health import check_cluster
-        from instances.sandbox import ensure_sandbox_cluster, restore_sandbox
-        from kubesim import kubeconfig_for
-
-        cluster = ensure_sandbox_cluster(kubeconfig_for(url))
-        check_cluster(cluster)
-        operations = restore_sandbox(cluster)
-        self.stdout.write(f"Sandbox cluster at {url}: deploying {len(operations)} instance(s).")
-
-    def _supervise(self, processes: dict[str, subprocess.Popen]) -> None:
-        stop = {"now": False}
-
-        def _stop(signum, frame):
-            stop["now"] = True
-
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
-        while not stop["now"]:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with status {process.returncode}; stopping.")
-                    stop["now"] = True
-            time.sleep(0.5)
-
-    def _banner(self, addr: str, sandbox: bool) -> None:
+    def banner(self, addr: str, sandbox: bool) -> None:
         accounts = ["maintainer", "maintainer2"] + [f"admin-{slug}" for slug, *_ in UNIVERSITIES]
         accounts += [f"viewer-{slug}" for slug, *_ in UNIVERSITIES]
         cluster = "an emulated sandbox cluster (simulated controllers)" if sandbox else "the configured clusters"
@@ -102,5 +106,5 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"\n  SaaS Portal: http://{addr}/\n")
             + f"  Demo accounts (password {DEMO_PASSWORD}): "
             + ", ".join(accounts)
-            + f"\n  Deploying to {cluster}. Press Ctrl-C to stop.\n"
+            + f"\n  Deploying to {cluster}. A program that dies is restarted. Press Ctrl-C to stop.\n"
         )
