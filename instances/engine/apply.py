@@ -74,12 +74,19 @@ def workload_images(objects: list[dict]) -> dict[str, list[str]]:
     }
 
 
-def changed_objects(instance: Instance, rendered: RenderedManifests, *, full: bool = False) -> list[dict]:
-    """The rendered objects whose manifest differs from the one recorded at the last apply (all when ``full``)."""
+def changed_objects(
+    instance: Instance, rendered: RenderedManifests, digests: dict[str, str], *, full: bool = False
+) -> list[dict]:
+    """The rendered objects whose manifest (``digests``: key -> hash) differs from the one recorded at the last
+    apply; all of them when ``full``."""
     applied = instance.applied_objects or {}
     if full:
         return list(rendered.objects)
-    return [obj for obj in rendered.objects if (applied.get(object_key(obj)) or {}).get("sha256") != object_digest(obj)]
+    return [
+        obj
+        for obj in rendered.objects
+        if (applied.get(object_key(obj)) or {}).get("sha256") != digests[object_key(obj)]
+    ]
 
 
 def needs_full_apply(instance: Instance) -> bool:
@@ -93,7 +100,8 @@ def apply_manifests(
     """Apply what changed (everything when ``full``), prune what is no longer rendered; returns the applied
     objects. The record of applied objects is updated at once, whatever happens next."""
     full = full or needs_full_apply(instance)
-    changed = changed_objects(instance, rendered, full=full)
+    digests = {object_key(obj): object_digest(obj) for obj in rendered.objects}
+    changed = changed_objects(instance, rendered, digests, full=full)
     recorded = instance.applied_objects or {}
     known = {key: entry.get("version", "") for key, entry in recorded.items()}
     result = ApplyResult()
@@ -113,11 +121,8 @@ def apply_manifests(
     log(text, sent=len(changed), total=len(rendered.objects), **counts)
     versions = result.versions
     record = {
-        object_key(obj): {
-            "sha256": object_digest(obj),
-            "version": versions.get(object_key(obj)) or (recorded.get(object_key(obj)) or {}).get("version", ""),
-        }
-        for obj in rendered.objects
+        key: {"sha256": digest, "version": versions.get(key) or (recorded.get(key) or {}).get("version", "")}
+        for key, digest in digests.items()
     }
     if full or record.keys() != recorded.keys():
         pruned = client.prune(instance.namespace, instance_selector(instance.slug), _refs(rendered))

@@ -4,6 +4,7 @@ approval preview (rendered once per request and kept until what it depends on ch
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import logging
@@ -32,11 +33,22 @@ def base_path(application) -> Path:
 
 
 def base_digest(application) -> str:
-    """A hash of the files of the application's base: a render depends on them."""
-    digest = hashlib.sha256()
+    """A hash of the files of the application's base: a render depends on them. The files are read again only
+    when one of them changed (its size or modification time), not on every page that shows a preview."""
     root = base_path(application)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    files = tuple(
+        (str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns)
+        for path in sorted(p for p in root.rglob("*") if p.is_file())
+        for stat in (path.stat(),)
+    )
+    return _files_digest(str(root), files)
+
+
+@functools.lru_cache(maxsize=32)
+def _files_digest(root: str, files: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _size, _mtime in files:
+        digest.update(name.encode() + b"\0" + (Path(root) / name).read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -36,13 +36,15 @@ def follow_rollout(
     deadline passes. The unchanged ones answer at once: the list shows them done."""
     expected = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects if o["kind"] in WORKLOAD_KINDS}
     last_line = {"text": ""}
+    seen_versions: dict[tuple[str, str], str] = {}
 
     def progress(objects: list[dict]) -> None:
-        record_snapshots(instance, objects)
-        summary = ", ".join(
-            f"{o['metadata']['name']} {workload_status(o).available}/{workload_status(o).desired}"
-            for o in sorted(objects, key=lambda o: o["metadata"]["name"])
-        )
+        # Only the workloads that changed since the last event are written again.
+        changed = [o for o in objects if seen_versions.get(_ref(o)) != o["metadata"].get("resourceVersion")]
+        seen_versions.update((_ref(o), o["metadata"].get("resourceVersion")) for o in changed)
+        record_snapshots(instance, changed)
+        states = {o["metadata"]["name"]: workload_status(o) for o in objects}
+        summary = ", ".join(f"{name} {state.available}/{state.desired}" for name, state in sorted(states.items()))
         if summary and summary != last_line["text"]:
             last_line["text"] = summary
             log(msg("rollout: %(progress)s"), progress=summary)
@@ -54,6 +56,10 @@ def follow_rollout(
         client, instance.namespace, instance_selector(instance.slug), expected, deadline=deadline,
         on_progress=progress, heartbeat=log.heartbeat,
     )  # fmt: skip
+
+
+def _ref(obj: dict) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
 
 
 def record_progress(operation: Operation, **facts) -> None:

@@ -30,7 +30,7 @@ from instances.kube.errors import (
     scrub,
     secret_values,
 )
-from instances.kube.kinds import FIELD_MANAGER, KINDS, MANAGED_BY_LABEL, Kind, object_key, sort_key
+from instances.kube.kinds import BY_NAME, FIELD_MANAGER, KINDS, MANAGED_BY_LABEL, Kind, object_key, sort_key
 from instances.kube.objects import AppliedObject, ApplyResult, job_from_cronjob
 
 __all__ = ["AppliedObject", "ApplyResult", "ClusterClient", "ClusterError", "PermanentClusterError"]
@@ -114,9 +114,7 @@ class ClusterClient:
 
     @staticmethod
     def _kind(kind: str, api_version: str | None = None) -> Kind:
-        found = (
-            KINDS.get((api_version, kind)) if api_version else next((k for k in KINDS.values() if k.kind == kind), None)
-        )
+        found = KINDS.get((api_version, kind)) if api_version else BY_NAME.get(kind)
         if found is None:
             raise PermanentClusterError(f"the cluster does not serve {api_version or '?'} {kind} to the portal")
         return found

@@ -154,7 +154,6 @@ def test_runportal_under_faults(portal):
     visitor = Visitor(f"http://127.0.0.1:{web}")
     visitor.start()  # pages read all along, through every fault
     wait_until(settled, 90, "the first deployments")
-    faults = 0
 
     # 1. An upgrade, and the operations worker's main process killed while it follows the rollout.
     script = UPGRADE.format(org="unistra", slug="smile-unistra", version="1.2.6")
@@ -167,7 +166,6 @@ def test_runportal_under_faults(portal):
     workers = pids_of(WORKER, descendants(runportal.pid))
     main = min(workers)  # the worker's main process; the larger pids are its work horse and scheduler
     os.kill(main, signal.SIGKILL)
-    faults += 1
     killed_at = time.monotonic()
     wait_until(
         lambda: [p for p in pids_of(WORKER, descendants(runportal.pid)) if p not in workers],
@@ -179,7 +177,6 @@ def test_runportal_under_faults(portal):
 
     # 2. The sandbox killed: back within 5 s, and its instances deployed again.
     os.kill(pids_of(r"^\S*python \S*manage\.py runsandbox", descendants(runportal.pid))[0], signal.SIGKILL)
-    faults += 1
     wait_for_http(f"{sandbox_url}/version", 5)
     wait_until(settled, 90, "the instances redeployed to the restarted sandbox")
 
@@ -187,7 +184,6 @@ def test_runportal_under_faults(portal):
     script = UPGRADE.format(org="unicaen", slug="smile-unicaen", version="1.2.6")
     request = portal.manage("shell", "-v", "0", "-c", script).strip().splitlines()[-1]
     redis.Redis.from_url(REDIS_URL).flushdb()
-    faults += 1
     wait_until(lambda: dict(state()["requests"]).get(int(request)) == "succeeded", 90, "the upgrade after the flush")
     wait_until(settled, 60, "the portal after a Redis flush")
 
@@ -208,7 +204,5 @@ def test_runportal_under_faults(portal):
     started = descendants(runportal.pid)
     assert len(started) >= 7
     runportal.send_signal(signal.SIGTERM)
-    faults += 1
     runportal.wait(timeout=40)
     wait_until(lambda: not [p for p in started if alive(p)], 10, "every process to stop")
-    assert faults == 4
