@@ -27,7 +27,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
     if isinstance(value, models.Model):
-        return value.pk
+        return str(value)  # what a reader of the audit trail recognises ("1.2.6"), not a primary key
     if isinstance(value, str | int | float | bool | type(None) | list | dict):
         return value
     return str(value)
@@ -82,7 +82,7 @@ class GuardedStatus(models.Model):
                     _("%(what)s is %(status)s and cannot become %(to)s.")
                     % {"what": self.audit_label(), "status": labels.get(current, current), "to": labels.get(to, to)}
                 )
-            before = {"status": current, **{name: _json_value(row[name]) for name in plain}}
+            before = {"status": current, **{name: self._audited_value(name, row[name]) for name in plain}}
             after = {"status": to, **{name: _json_value(fields[name]) for name in plain}}
             if before == after and not set(fields) - set(plain):
                 self._sync_attributes(to, {})
@@ -106,6 +106,13 @@ class GuardedStatus(models.Model):
         raise InvalidTransition(_("%(what)s keeps changing; try again.") % {"what": self.audit_label()})
 
     transition.alters_data = True
+
+    def _audited_value(self, name: str, value: Any) -> Any:
+        """A field's value as read from the row, shown as the audit trail shows it (a related object by name)."""
+        field = self._meta.get_field(name)
+        if field.is_relation and value is not None:
+            value = field.related_model._base_manager.filter(pk=value).first()
+        return _json_value(value)
 
     def _sync_attributes(self, status: str, fields: Mapping[str, Any]) -> None:
         """Keep this object in step with the row (expressions are read back from the database)."""

@@ -50,7 +50,7 @@ def test_an_upgrade_leaves_every_status_change_in_the_audit_trail(deployed, admi
         ("operation.succeeded", "engine", tag),
     ]
     running = AuditEvent.objects.filter(target_id=str(deployed.pk), action="instance.running").first()  # newest
-    assert running.after == {"status": "running", "current_version": versions["1.2.6"].pk, "drift": False}
+    assert running.after == {"status": "running", "current_version": "1.2.6", "drift": False}
     assert running.organisation_id == deployed.organisation_id
 
 
