@@ -76,7 +76,8 @@ class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
         """The request as it is now in the database, in the read format."""
         fresh = self.get_queryset().get(pk=change_request.pk)
         data = ChangeRequestSerializer(fresh, context=self.get_serializer_context()).data
-        headers = {"Location": data["url"]} if status_code == status.HTTP_201_CREATED else None
+        # str(): the serializer gives a hyperlink object, and a WSGI server accepts only strings as header values.
+        headers = {"Location": str(data["url"])} if status_code == status.HTTP_201_CREATED else None
         return Response(data, status=status_code, headers=headers)
 
     def create(self, request, *args, **kwargs):
