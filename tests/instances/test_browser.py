@@ -90,3 +90,5 @@ def test_upgrade_requested_approved_and_seen_started(
     assert "Running" in main and "Approved" in main  # the status, and the approval in its timeline
     browser.get(f"{live_server.url}/")
     assert "Running" in browser.find_element(By.TAG_NAME, "main").text
+    # No page along the way made the browser report an error (a missing file, a failed script).
+    assert [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
