@@ -12,7 +12,7 @@ from core.models import Membership, Organisation
 from instances.choices import InstanceStatus
 from instances.models import Application, ApplicationVersion, Instance
 from tests.engine_fixtures import cluster, controllers, ctx, deployed, queues  # noqa: F401 - fixtures for the whole suite
-from tests.kube_fixtures import kube_api_client, kube_cluster_client, kube_emulator  # noqa: F401
+from tests.kube_fixtures import kube_api_client, kube_emulator  # noqa: F401
 
 PASSWORD = "a-test-password-123"
 

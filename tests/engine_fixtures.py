@@ -8,7 +8,7 @@ from core.jobs import get_queue
 from instances import workflow
 from instances.choices import RequestStatus
 from instances.engine import dispatcher
-from instances.models import Cluster
+from instances.models import Cluster, Operation
 from kubesim import SimulatedControllers
 
 
@@ -39,12 +39,11 @@ def ctx(user) -> AuditContext:
     return AuditContext(user=user, label=user.get_username(), request_id="test", ip_address="127.0.0.1")
 
 
-def run_worker(*names: str) -> int:
+def run_worker(*names: str) -> None:
     """Run every queued job with a real RQ worker, in-process (a forking worker would share our connection)."""
     queues = [get_queue(name) for name in (names or ("default", "operations", "sync"))]
     worker = SimpleWorker(queues, connection=queues[0].connection)
     worker.work(burst=True, with_scheduler=False)
-    return sum(1 for _ in queues)
 
 
 def core_image(emulator, namespace):
@@ -68,6 +67,13 @@ def deployed(cluster, queues, admin_unistra, maintainer, unistra, smile, version
     request = create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"])
     assert request.status == RequestStatus.SUCCEEDED, request.result
     return request.instance
+
+
+def approved_upgrade(admin, maintainer, instance, version):
+    """An upgrade requested and approved, its operation queued at once (no dispatcher tick, no worker yet)."""
+    request = workflow.request_update(ctx(admin), instance, version=version)
+    workflow.approve(ctx(maintainer), request)
+    return request, Operation.objects.get(request=request)
 
 
 def upgrade(admin, maintainer, instance, version, **kwargs):

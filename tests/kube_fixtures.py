@@ -6,7 +6,6 @@ Enable with `pytest_plugins = ["tests.kube_fixtures"]` (in conftest.py or a test
 import kubernetes
 import pytest
 
-from instances.kube.client import ClusterClient
 from kubesim import KubernetesEmulator
 
 
@@ -26,10 +25,3 @@ def kube_api_client(kube_emulator):
     api_client = kubernetes.client.ApiClient(configuration)
     yield api_client
     api_client.close()
-
-
-@pytest.fixture
-def kube_cluster_client(kube_emulator):
-    """The portal's `ClusterClient` for the emulator."""
-    with ClusterClient.for_url(kube_emulator.url) as cluster:
-        yield cluster

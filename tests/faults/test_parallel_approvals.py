@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.faults.processes import Portal, drop_postgres, fresh_postgres
+from tests.processes import Portal, drop_postgres, fresh_postgres
 
 pytestmark = pytest.mark.faults
 COUNT = 20

@@ -4,12 +4,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.faults.processes import ROOT
+from tests.processes import ROOT, alive, descendants, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -20,48 +18,40 @@ PROGRAM = (
 )
 
 
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def start_guarded() -> tuple[subprocess.Popen, int, int]:
+@pytest.fixture
+def guarded():
+    """The guard, its program and the program's helper; whatever a failing test leaves alive is killed after it."""
     guard = subprocess.Popen(
         [sys.executable, "-m", "portal.procguard", sys.executable, "-c", PROGRAM],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     helper = int(guard.stdout.readline())
-    program = next(
-        int(entry)
-        for entry in os.listdir("/proc")
-        if entry.isdigit() and Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(guard.pid)
-    )
-    return guard, program, helper
+    (program,) = descendants(guard.pid) - {helper}
+    yield guard, program, helper
+    for pid in (guard.pid, program, helper):
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    guard.wait(timeout=5)
+    guard.stdout.close()
 
 
-def test_a_program_killed_takes_its_helpers_down_and_the_guard_exits():
-    guard, program, helper = start_guarded()
+def test_a_program_killed_takes_its_helpers_down_and_the_guard_exits(guarded):
+    guard, program, helper = guarded
     os.kill(program, signal.SIGKILL)
     assert guard.wait(timeout=10) == 128 + signal.SIGKILL
     assert not alive(helper)
 
 
-def test_the_guard_passes_sigterm_on_and_leaves_nothing():
-    guard, program, helper = start_guarded()
+def test_the_guard_passes_sigterm_on_and_leaves_nothing(guarded):
+    guard, program, helper = guarded
     guard.send_signal(signal.SIGTERM)
     guard.wait(timeout=10)
-    time.sleep(0.2)
-    assert not alive(program) and not alive(helper)
+    wait_until(lambda: not alive(program) and not alive(helper), 5, "the program and its helper to end")
 
 
-def test_a_guard_killed_outright_does_not_leave_its_program_behind():
-    guard, program, helper = start_guarded()
+def test_a_guard_killed_outright_does_not_leave_its_program_behind(guarded):
+    guard, program, _helper = guarded
     os.kill(guard.pid, signal.SIGKILL)
     guard.wait(timeout=5)
-    deadline = time.monotonic() + 5
-    while alive(program) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(program)  # told by PR_SET_PDEATHSIG
-    os.kill(helper, signal.SIGKILL)  # a helper in its own session is the program's to stop; tidy up here
+    # Told by PR_SET_PDEATHSIG; a helper in its own session is the program's to stop, so the fixture tidies it.
+    wait_until(lambda: not alive(program), 5, "the program to end")

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.faults.processes import REDIS_URL, ROOT, Portal, free_port, wait_for_http, wait_until
+from tests.processes import REDIS_URL, Portal, alive, descendants, free_port, wait_for_http, wait_until
 
 pytestmark = pytest.mark.faults
 # The operations worker itself (not the guard that runs it).
@@ -48,32 +46,6 @@ request = workflow.request_update(AuditContext(user=users.get(username="admin-{o
 workflow.approve(AuditContext(user=users.get(username="maintainer"), label="maintainer"), request)
 print(request.pk)
 """
-
-
-def descendants(root: int) -> set[int]:
-    """Every live process started, directly or not, by ``root``."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def pids_of(pattern: str, among: set[int]) -> list[int]:
@@ -135,11 +107,7 @@ def test_runportal_under_faults(portal):
     web, sandbox = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox}"
     with portal.log.open("w") as log:
-        runportal = subprocess.Popen(
-            [sys.executable, "manage.py", "runportal", "--addr", f"127.0.0.1:{web}", "--sandbox-port", str(sandbox)],
-            cwd=ROOT, env=portal.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    portal.processes.append(runportal)
+        runportal = portal.start("runportal", "--addr", f"127.0.0.1:{web}", "--sandbox-port", str(sandbox), output=log)
 
     def state() -> dict:
         return json.loads(portal.manage("shell", "-v", "0", "-c", STATE).strip().splitlines()[-1])

@@ -5,8 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -24,11 +22,13 @@ from instances.choices import (
     RequestStatus,
 )
 from instances.engine import dispatcher
+from instances.engine.health import check_cluster
 from instances.engine.runner import new_job_id
 from instances.engine.sync import sync_cluster, sync_cluster_backups
 from instances.models import ApplicationVersion, Backup, Instance, Operation, RolloutSnapshot
 from tests.conftest import ctx
-from tests.engine_fixtures import core_image, run_worker, upgrade
+from tests.engine_fixtures import approved_upgrade, core_image, run_worker, upgrade
+from tests.processes import ROOT, free_port, wait_for_http, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -208,9 +208,7 @@ def test_a_dead_worker_s_operation_resumes(deployed, admin_unistra, maintainer, 
 
 
 def test_a_worker_that_keeps_dying_ends_the_operation(deployed, admin_unistra, maintainer, versions, settings):
-    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
-    workflow.approve(ctx(maintainer), request)
-    operation = Operation.objects.get(request=request)
+    request, operation = approved_upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
     stale = timezone.now() - datetime.timedelta(hours=1)
     Operation.objects.filter(pk=operation.pk).update(status=OperationStatus.RUNNING, started_at=stale,
                                                       heartbeat_at=stale,
@@ -240,20 +238,18 @@ def test_a_worker_killed_with_sigkill_mid_operation_resumes(
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
     }
-    root = Path(__file__).resolve().parents[2]
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "rqworker", "--burst", "operations"],
-        cwd=root, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+    def following_the_rollout():
+        operation.refresh_from_db()
+        following = any("rollout:" in line["message"] for line in operation.log)
+        return operation.status == OperationStatus.RUNNING and following
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            operation.refresh_from_db()
-            following = any("rollout:" in line["message"] for line in operation.log)
-            if operation.status == OperationStatus.RUNNING and following:
-                break
-            time.sleep(0.2)
-        assert operation.status == OperationStatus.RUNNING
+        wait_until(following_the_rollout, 60, "the worker to follow the rollout")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, without any chance to clean up
         worker.wait(timeout=10)
@@ -391,6 +387,9 @@ def test_the_sandbox_adopts_and_redeploys_instances(kube_emulator, controllers, 
                                        current_version=versions["1.2.5"], status=InstanceStatus.RUNNING)  # fmt: skip
     cluster = ensure_sandbox_cluster(kube_emulator.kubeconfig())
     assert Instance.objects.get(pk=instance.pk).cluster == cluster
+    check_cluster(cluster)  # the periodic check learns its version, which tells an emulated cluster
+    cluster.refresh_from_db()
+    assert cluster.is_emulated
     assert restore_sandbox(cluster)
     run_worker("operations")
     assert core_image(kube_emulator, "saas-demo") == "registry.example.org/smile/core:1.2.5"
@@ -398,29 +397,18 @@ def test_the_sandbox_adopts_and_redeploys_instances(kube_emulator, controllers, 
 
 
 def test_python_m_kubesim_serves_an_emulated_cluster():
-    import socket
     import urllib.request
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen([sys.executable, "-m", "kubesim", "--port", str(port)], cwd=root,
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kubesim", "--port", str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=2) as response:
-                    assert b"gitVersion" in response.read()
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the sandbox did not start"
-                time.sleep(0.2)
+        wait_for_http(f"http://127.0.0.1:{port}/version")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=2) as response:
+            assert b"gitVersion" in response.read()
     finally:
         process.terminate()
         process.wait(timeout=10)
-    assert process.returncode is not None
 
 
 def test_periodic_jobs_are_registered():

@@ -17,7 +17,7 @@ from instances.engine import steps
 from instances.kube import kustomize
 from instances.models import ChangeRequest, Instance, Operation
 from tests.conftest import ctx
-from tests.engine_fixtures import run_worker, upgrade
+from tests.engine_fixtures import approved_upgrade, run_worker, upgrade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,10 +60,11 @@ def test_an_upgrade_leaves_every_status_change_in_the_audit_trail(deployed, admi
 def test_a_bug_ends_the_operation_with_a_reference_and_keeps_the_traceback_for_maintainers(
     deployed, admin_unistra, viewer_unistra, maintainer, versions, monkeypatch, caplog, client
 ):
-    def broken(operation, log, client):
+    def broken(*args, **kwargs):
         raise KeyError("spec.template")  # a bug, not a failure the engine expected
 
-    monkeypatch.setitem(steps.HANDLERS, "upgrade", broken)
+    # It strikes once the instance is marked upgrading, so the end of the operation must settle it.
+    monkeypatch.setattr(steps, "apply_version", broken)
     with caplog.at_level(logging.ERROR, logger="instances.engine"):
         request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
     operation = request.operations.get()
@@ -75,8 +76,8 @@ def test_a_bug_ends_the_operation_with_a_reference_and_keeps_the_traceback_for_m
     logged = [r for r in caplog.records if reference in r.getMessage()]
     assert logged and logged[0].exc_info[0] is KeyError  # the server log has the traceback under the reference
     assert "KeyError" not in str(operation.log) and "Traceback" not in str(operation.log)
-    # The instance is not left upgrading.
-    assert Instance.objects.get(pk=deployed.pk).status != InstanceStatus.UPGRADING
+    # The instance is not left upgrading: it is degraded, as after any failure mid-upgrade.
+    assert Instance.objects.get(pk=deployed.pk).status == InstanceStatus.DEGRADED
 
     client.force_login(viewer_unistra)
     page = client.get(operation.get_absolute_url()).content.decode()
@@ -98,10 +99,8 @@ def test_an_expected_failure_keeps_no_traceback(deployed, admin_unistra, maintai
 
 
 def test_an_approved_due_request_is_queued_when_the_approval_commits(deployed, admin_unistra, maintainer, versions):
-    request = workflow.request_update(ctx(admin_unistra), deployed, version=versions["1.2.6"])
-    workflow.approve(ctx(maintainer), request)  # no dispatcher tick
+    request, operation = approved_upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])  # no dispatcher tick
 
-    operation = Operation.objects.get(request=request)
     assert operation.status == OperationStatus.QUEUED
     assert ChangeRequest.objects.get(pk=request.pk).status == RequestStatus.RUNNING
     assert operation.rq_job_id in get_queue("operations").job_ids

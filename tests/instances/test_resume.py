@@ -7,14 +7,12 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from instances import workflow
 from instances.choices import BackupTrigger, InstanceStatus, OperationStatus, RequestStatus
 from instances.engine import backups, dispatcher, steps
 from instances.engine.runner import run_operation
 from instances.engine.sync import sync_cluster
 from instances.models import ApplicationVersion, Backup, Instance, Operation
-from tests.conftest import ctx
-from tests.engine_fixtures import core_image, run_worker, upgrade
+from tests.engine_fixtures import approved_upgrade, core_image, run_worker, upgrade
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
@@ -25,12 +23,6 @@ class Killed(BaseException):
 
 def kill(*args, **kwargs):
     raise Killed
-
-
-def approved_upgrade(admin, maintainer, instance, version):
-    request = workflow.request_update(ctx(admin), instance, version=version)
-    workflow.approve(ctx(maintainer), request)  # the operation is queued at once
-    return request, Operation.objects.get(request=request)
 
 
 def resume(operation):

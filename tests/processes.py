@@ -1,4 +1,5 @@
-"""Real portal processes for the fault suite: a web server, workers, the sandbox, each on its own database."""
+"""Real portal processes for the tests that need them (the fault suite first): a web server, workers, the sandbox,
+each on its own database; and the waits with deadlines that go with them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 # The fault suite's own Redis database: the rest of the suite uses 15, `make run` 0.
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -63,12 +64,11 @@ class Portal:
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
 
-    def start(self, *args: str, module: str | None = None) -> subprocess.Popen:
-        """A long-running process in its own session (so that a kill reaches its children too)."""
-        command = [sys.executable, "-m", module, *args] if module else [sys.executable, "manage.py", *args]
+    def start(self, *args: str, output=subprocess.DEVNULL) -> subprocess.Popen:
+        """A long-running ``manage.py`` command in its own session (so that a kill reaches its children too)."""
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, start_new_session=True,
+            stdout=output, stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
         )  # fmt: skip
         self.processes.append(process)
         return process
@@ -108,3 +108,29 @@ def wait_until(condition, seconds: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def descendants(root: int) -> set[int]:
+    """Every live process started, directly or not, by ``root``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
