@@ -3,11 +3,13 @@ approval preview (rendered once per request and kept until what it depends on ch
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from django.conf import settings
@@ -32,10 +34,9 @@ def base_path(application) -> Path:
     return path
 
 
-def base_digest(application) -> str:
-    """A hash of the files of the application's base: a render depends on them. The files are read again only
-    when one of them changed (its size or modification time), not on every page that shows a preview."""
-    root = base_path(application)
+def base_digest(root: Path) -> str:
+    """A hash of the files of a base: a render depends on them. The files are read again only when one of them
+    changed (its size or modification time), not on every page that shows a preview."""
     files = tuple(
         (str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns)
         for path in sorted(p for p in root.rglob("*") if p.is_file())
@@ -108,18 +109,26 @@ def object_digest(obj: dict) -> str:
 # --- the approval preview ------------------------------------------------------------------------------------
 
 
-def preview_key(change_request: ChangeRequest, last: Operation | None) -> str:
-    """What a preview depends on: the base's files, the version and its images, the instance's own settings
-    (its last change), and the manifests applied last. When any of these changes, the preview is rendered again."""
-    instance, version = change_request.instance, change_request.target_version
+def preview_key(spec: OverlaySpec, last: Operation | None) -> str:
+    """What a preview depends on: everything the render is given (the spec: version, images, the instance's
+    settings, its cluster's ingress...), the files of its base, and the manifests applied last. Derived from the
+    render's own input, so that no change to it leaves a stale preview; when the key changes, the preview is
+    rendered again."""
+    fields = {field.name: getattr(spec, field.name) for field in dataclasses.fields(spec)}
     parts = [
-        base_digest(instance.application),
-        str(version.pk),
-        json.dumps(instance.application.images, sort_keys=True),
-        instance.updated_at.isoformat(),
+        base_digest(spec.base_path),
+        json.dumps(fields, sort_keys=True, default=_spec_value),
         str(last.pk if last else 0),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _spec_value(value) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, ImageRef):
+        return value.reference
+    return str(value)  # a path
 
 
 def preview(change_request: ChangeRequest) -> dict:
@@ -132,13 +141,14 @@ def preview(change_request: ChangeRequest) -> dict:
         return {"unavailable": _("The instance does not exist yet: everything will be created.")}
     last = last_applied(change_request.instance)
     try:
-        key = preview_key(change_request, last)
+        spec = spec_for(change_request.instance, change_request.target_version)
+        key = preview_key(spec, last)
     except (InvalidSpec, OSError) as exc:
         return {"error": _("Preview unavailable: %(message)s") % {"message": exc}}
     stored = change_request.preview or {}
     if stored.get("key") != key:
         try:
-            rendered = render_instance(change_request.instance, change_request.target_version)
+            rendered = render(spec)
             stored = {
                 "key": key,
                 "diff": diff(last.manifests if last else "", rendered.yaml),

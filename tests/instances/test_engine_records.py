@@ -12,10 +12,10 @@ from rq.registry import ScheduledJobRegistry
 from core.jobs import get_queue
 from core.models import AuditEvent
 from instances import workflow
-from instances.choices import InstanceStatus, OperationStatus, RequestStatus
+from instances.choices import InstanceSize, InstanceStatus, OperationStatus, RequestStatus
 from instances.engine import steps
 from instances.kube import kustomize
-from instances.models import ChangeRequest, Instance, Operation
+from instances.models import ChangeRequest, Cluster, Instance, Operation
 from tests.conftest import ctx
 from tests.engine_fixtures import approved_upgrade, run_worker, upgrade
 
@@ -142,10 +142,22 @@ def test_the_preview_is_rendered_when_filed_and_not_on_every_view(
         assert "smile/core:1.2.6" in client.get(request.get_absolute_url()).content.decode()
     assert len(builds) == 1
 
-    Instance.objects.get(pk=deployed.pk).save()  # the instance changed (its settings, say): render again, once
+    instance = Instance.objects.get(pk=deployed.pk)
+    instance.save()  # saved, but nothing the render reads changed: the preview stands
+    client.get(request.get_absolute_url())
+    assert len(builds) == 1
+
+    instance.size = InstanceSize.MEDIUM
+    instance.save()  # the instance changed: render again, once
     for _ in range(2):
-        client.get(request.get_absolute_url())
+        assert "cpu: 500m" in client.get(request.get_absolute_url()).content.decode()
     assert len(builds) == 2
+
+    # Its cluster changed, not the instance: the rendered NetworkPolicy follows the ingress controller's namespace.
+    Cluster.objects.filter(pk=instance.cluster_id).update(ingress_namespace="traefik-system")
+    for _ in range(2):
+        assert "traefik-system" in client.get(request.get_absolute_url()).content.decode()
+    assert len(builds) == 3
 
 
 # --- upgrades at the floor ------------------------------------------------------------------------------------

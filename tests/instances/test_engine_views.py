@@ -359,10 +359,10 @@ def test_preview_is_for_maintainers_only(client, admin_unistra, pending_update):
 def test_preview_failure_is_reported_not_raised(client, maintainer, pending_update, monkeypatch):
     from instances.engine import rendering
 
-    def broken(instance, version):
+    def broken(spec):
         raise ValueError("no image for 1.2.6")
 
-    monkeypatch.setattr(rendering, "render_instance", broken)
+    monkeypatch.setattr(rendering, "render", broken)
     client.force_login(maintainer)
     response = client.get(pending_update.get_absolute_url())
     assert response.status_code == 200
