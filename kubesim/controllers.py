@@ -22,18 +22,14 @@ import logging
 import math
 import threading
 import time
-from datetime import UTC, datetime
 
+from . import fields
 from .errors import ApiError
 
 logger = logging.getLogger(__name__)
 # What the simulated controllers act on.
 WATCHED = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("batch/v1", "Job"), ("batch/v1", "CronJob"))
 FAIL_ANNOTATION = "kubesim.io/fail"
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _images(obj: dict) -> list[str]:
@@ -240,7 +236,7 @@ class SimulatedControllers:
         key = ("Job", meta.get("namespace"), meta["name"], meta.get("uid"))
         started = self._started.setdefault(key, now)
         if not status.get("startTime"):
-            self._set_status(obj, {"startTime": _now_iso(), "active": 1})
+            self._set_status(obj, {"startTime": fields.now(), "active": 1})
             if self.job_seconds > 0:
                 return True
         if now - started < self.job_seconds:
@@ -253,13 +249,13 @@ class SimulatedControllers:
                 {"active": 0, "failed": limit + 1,
                  "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
                                  "message": "Job has reached the specified backoff limit",
-                                 "lastTransitionTime": _now_iso()}]},
+                                 "lastTransitionTime": fields.now()}]},
             )  # fmt: skip
         else:
             self._set_status(
                 obj,
-                {"active": 0, "succeeded": 1, "completionTime": _now_iso(),
-                 "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": _now_iso()}]},
+                {"active": 0, "succeeded": 1, "completionTime": fields.now(),
+                 "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": fields.now()}]},
             )  # fmt: skip
         return False
 
@@ -276,7 +272,7 @@ class SimulatedControllers:
                 "namespace": meta.get("namespace", ""),
                 "labels": dict(job_meta.get("labels") or {}),
                 "annotations": {**(job_meta.get("annotations") or {}),
-                                "batch.kubernetes.io/cronjob-scheduled-timestamp": _now_iso()},
+                                "batch.kubernetes.io/cronjob-scheduled-timestamp": fields.now()},
                 "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": meta["name"],
                                      "uid": meta.get("uid", ""), "controller": True}],
             },
@@ -284,5 +280,5 @@ class SimulatedControllers:
         }  # fmt: skip
         created = self.emulator.seed(job)
         self.emulator.set_status("batch/v1", "CronJob", meta.get("namespace", ""), meta["name"],
-                                 {"lastScheduleTime": _now_iso()})  # fmt: skip
+                                 {"lastScheduleTime": fields.now()})  # fmt: skip
         return created

@@ -368,8 +368,12 @@ class Store:
         meta = obj["metadata"]
         key = (*rtype.key, meta.get("namespace", ""), meta["name"])
         del self._objects[key]
-        self._by_type[rtype.key][key[3]].discard(key)
-        self._by_namespace[key[3]].discard(key)
+        # Emptied buckets go too: a long-lived sandbox sees many namespaces come and go.
+        namespace = key[3]
+        for index in (self._by_type[rtype.key], self._by_namespace):
+            index[namespace].discard(key)
+            if not index[namespace]:
+                del index[namespace]
         self._rv += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._rv)

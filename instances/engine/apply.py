@@ -18,8 +18,8 @@ from instances.choices import RolloutState
 from instances.engine.log import OperationLog
 from instances.engine.rendering import object_digest
 from instances.kube.client import ApplyResult, ClusterClient
-from instances.kube.kinds import WORKLOAD_KINDS, identity_labels, instance_selector, object_key
-from instances.kube.render import RenderedManifests
+from instances.kube.kinds import WORKLOAD_KINDS, identity_labels, instance_match_labels, object_key
+from instances.kube.render import RenderedManifests, pod_spec
 from instances.kube.rollout import workload_status
 from instances.models import Instance, RolloutSnapshot
 
@@ -36,57 +36,33 @@ def instance_labels(instance: Instance) -> dict[str, str]:
 
 def ensure_secrets(client: ClusterClient, instance: Instance, log: OperationLog) -> None:
     """Create the instance's secrets once. They are never rendered, never shown, and never rotated by an apply."""
-    labels = instance_labels(instance)
-    database = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": DATABASE_SECRET, "namespace": instance.namespace, "labels": labels},
-        "type": "Opaque",
-        "stringData": {"password": secrets.token_urlsafe(32)},
-    }
-    if client.create_if_absent(database):
+    if client.create_if_absent(_secret(instance, DATABASE_SECRET, {"password": secrets.token_urlsafe(32)})):
         log(msg("generated the database password (Secret %(name)s)"), name=DATABASE_SECRET)
-    backup = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": BACKUP_SECRET, "namespace": instance.namespace, "labels": labels},
-        "type": "Opaque",
-        "stringData": {
-            "endpoint": settings.PORTAL_BACKUP_S3_ENDPOINT,
-            "bucket": settings.PORTAL_BACKUP_S3_BUCKET,
-            "region": settings.PORTAL_BACKUP_S3_REGION,
-            "access-key-id": settings.PORTAL_BACKUP_S3_ACCESS_KEY_ID,
-            "secret-access-key": settings.PORTAL_BACKUP_S3_SECRET_ACCESS_KEY,
-        },
+    storage = {
+        "endpoint": settings.PORTAL_BACKUP_S3_ENDPOINT,
+        "bucket": settings.PORTAL_BACKUP_S3_BUCKET,
+        "region": settings.PORTAL_BACKUP_S3_REGION,
+        "access-key-id": settings.PORTAL_BACKUP_S3_ACCESS_KEY_ID,
+        "secret-access-key": settings.PORTAL_BACKUP_S3_SECRET_ACCESS_KEY,
     }
-    if client.create_if_absent(backup):
+    if client.create_if_absent(_secret(instance, BACKUP_SECRET, storage)):
         log(msg("created the backup storage credentials (Secret %(name)s)"), name=BACKUP_SECRET)
+
+
+def _secret(instance: Instance, name: str, data: dict[str, str]) -> dict:
+    metadata = {"name": name, "namespace": instance.namespace, "labels": instance_labels(instance)}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque", "stringData": data}
 
 
 def workload_images(objects: list[dict]) -> dict[str, list[str]]:
     """kind/name -> container images of every Deployment and StatefulSet (what drift is measured against)."""
     return {
         f"{o['kind']}/{o['metadata']['name']}": sorted(
-            c.get("image", "") for c in o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+            c.get("image", "") for c in (pod_spec(o) or {}).get("containers", [])
         )
         for o in objects
         if o["kind"] in WORKLOAD_KINDS
     }
-
-
-def changed_objects(
-    instance: Instance, rendered: RenderedManifests, digests: dict[str, str], *, full: bool = False
-) -> list[dict]:
-    """The rendered objects whose manifest (``digests``: key -> hash) differs from the one recorded at the last
-    apply; all of them when ``full``."""
-    applied = instance.applied_objects or {}
-    if full:
-        return list(rendered.objects)
-    return [
-        obj
-        for obj in rendered.objects
-        if (applied.get(object_key(obj)) or {}).get("sha256") != digests[object_key(obj)]
-    ]
 
 
 def needs_full_apply(instance: Instance) -> bool:
@@ -100,9 +76,15 @@ def apply_manifests(
     """Apply what changed (everything when ``full``), prune what is no longer rendered; returns the applied
     objects. The record of applied objects is updated at once, whatever happens next."""
     full = full or needs_full_apply(instance)
-    digests = {object_key(obj): object_digest(obj) for obj in rendered.objects}
-    changed = changed_objects(instance, rendered, digests, full=full)
     recorded = instance.applied_objects or {}
+    keys = [object_key(obj) for obj in rendered.objects]
+    digests = dict(zip(keys, map(object_digest, rendered.objects), strict=True))
+    # What differs from the manifest recorded at the last apply; everything when full.
+    changed = [
+        obj
+        for obj, key in zip(rendered.objects, keys, strict=True)
+        if full or (recorded.get(key) or {}).get("sha256") != digests[key]
+    ]
     known = {key: entry.get("version", "") for key, entry in recorded.items()}
     result = ApplyResult()
     namespaces = [o for o in changed if o["kind"] == "Namespace"]
@@ -125,7 +107,7 @@ def apply_manifests(
         for key, digest in digests.items()
     }
     if full or record.keys() != recorded.keys():
-        pruned = client.prune(instance.namespace, instance_selector(instance.slug), _refs(rendered))
+        pruned = client.prune(instance.namespace, instance_match_labels(instance.slug), _refs(rendered))
         if pruned:
             log(
                 msg("pruned objects no longer rendered: %(objects)s"),
@@ -148,7 +130,7 @@ def record_snapshots(instance: Instance, objects: list[dict]) -> None:
     now = timezone.now()
     for obj in objects:
         state = workload_status(obj)
-        containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        containers = (pod_spec(obj) or {}).get("containers", [])
         rollout = RolloutState.DONE if state.done else RolloutState.PROGRESSING
         rollout = RolloutState.FAILED if state.failed else rollout
         RolloutSnapshot.objects.update_or_create(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import urllib3
 import yaml
@@ -30,7 +30,17 @@ from instances.kube.errors import (
     scrub,
     secret_values,
 )
-from instances.kube.kinds import BY_NAME, FIELD_MANAGER, KINDS, MANAGED_BY_LABEL, Kind, object_key, sort_key
+from instances.kube.kinds import (
+    BY_NAME,
+    FIELD_MANAGER,
+    KINDS,
+    MANAGED_BY_LABEL,
+    PRUNABLE_KINDS,
+    Kind,
+    object_key,
+    selector,
+    sort_key,
+)
 from instances.kube.objects import AppliedObject, ApplyResult, job_from_cronjob
 
 __all__ = ["AppliedObject", "ApplyResult", "ClusterClient", "ClusterError", "PermanentClusterError"]
@@ -234,6 +244,8 @@ class ClusterClient:
             raise classify(error, action) from None
         try:
             for line in iter_resp_lines(response):
+                if not line.strip():
+                    continue  # a keep-alive blank line, as the official Watch skips too
                 event = json.loads(line)
                 if event.get("type") == "ERROR":
                     if (event.get("object") or {}).get("code") == 410:
@@ -283,17 +295,18 @@ class ClusterClient:
                 response = self._exchange(
                     "PATCH", spec.path(namespace, name), query=query, body=manifest, content_type=APPLY_CONTENT_TYPE
                 )
-                data = response.read()
-            except TRANSPORT_ERRORS as error:
+                answer = json.loads(response.read() or "{}")
+            except (ValueError, *TRANSPORT_ERRORS) as error:  # ValueError: an answer that is not JSON
                 raise classify(error, f"apply {_describe(kind, namespace, name)}", secret_values(manifest)) from None
-            version = (json.loads(data).get("metadata") or {}).get("resourceVersion", "")
+            version = (answer.get("metadata") or {}).get("resourceVersion", "")
+            key = object_key(manifest)
             if response.status == 201:
                 action = "created"
-            elif known_versions.get(object_key(manifest)) == version:
+            elif known_versions.get(key) == version:
                 action = "unchanged"
             else:
                 action = "applied"
-            result.objects.append(AppliedObject(api_version, kind, namespace or "", name, action, version))
+            result.objects.append(AppliedObject(api_version, kind, namespace or "", name, action, version, key))
             logger.debug("apply %s %s/%s: %s", kind, namespace or "", name, action)
         return result
 
@@ -319,28 +332,25 @@ class ClusterClient:
         return self.create(manifest, field_manager) is not None
 
     def prune(
-        self, namespace: str, label_selector: str, keep: set[tuple[str, str, str]], *, kinds: tuple[str, ...] = ()
+        self, namespace: str, labels: Mapping[str, str], keep: set[tuple[str, str, str]]
     ) -> list[tuple[str, str, str]]:
         """Delete the managed objects of ``namespace`` that are no longer rendered; returns what was deleted.
 
-        Only objects matching ``label_selector`` (which must name the managed-by label) and only prunable
-        ``kinds`` (all of them by default) are considered; ``keep`` holds (apiVersion, kind, name) of what was
-        just applied. One list request per kind.
+        Only objects of a prunable kind carrying all of ``labels`` (which must include the managed-by label) are
+        considered; ``keep`` holds (apiVersion, kind, name) of what was just applied. One list request per kind.
         """
-        required = dict(pair.split("=", 1) for pair in label_selector.replace("==", "=").split(",") if "=" in pair)
-        if MANAGED_BY_LABEL not in required:
-            raise ValueError(f"refusing to prune without a {MANAGED_BY_LABEL}=... selector")
+        if MANAGED_BY_LABEL not in labels:
+            raise ValueError(f"refusing to prune without the {MANAGED_BY_LABEL} label")
+        label_selector = selector(labels)
         deleted = []
-        for spec in KINDS.values():
-            if not spec.prunable or (kinds and spec.kind not in kinds):
-                continue
+        for spec in PRUNABLE_KINDS:
             items, _version = self.list(spec.kind, namespace, label_selector=label_selector)
             for item in items:
                 meta = item["metadata"]
                 ref = (spec.api_version, spec.kind, meta["name"])
-                labels = meta.get("labels") or {}
-                # Checked again here: a selector typo must not turn into deleting someone else's objects.
-                if ref in keep or any(labels.get(k) != v for k, v in required.items()):
+                item_labels = meta.get("labels") or {}
+                # Checked again here: a server that ignored the selector must not make us delete others' objects.
+                if ref in keep or any(item_labels.get(k) != v for k, v in labels.items()):
                     continue
                 self.delete(spec.kind, namespace, meta["name"])
                 deleted.append(ref)

@@ -23,7 +23,14 @@ BACKUP_TRIGGER_LABEL = f"{LABEL_PREFIX}backup-trigger"
 SETTINGS_HASH_ANNOTATION = f"{LABEL_PREFIX}settings-sha256"
 # Every object of every instance carries these, so status sync finds all of them with one list call per kind.
 IDENTITY_LABEL_KEYS = (MANAGED_BY_LABEL, APPLICATION_LABEL, INSTANCE_LABEL, ORGANISATION_LABEL)
-MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+
+
+def selector(labels: Mapping[str, str]) -> str:
+    """The equality label selector that requires every one of ``labels``."""
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
+MANAGED_SELECTOR = selector({MANAGED_BY_LABEL: MANAGED_BY})
 
 
 def identity_labels(*, application: str, instance: str, organisation: str) -> dict[str, str]:
@@ -31,9 +38,13 @@ def identity_labels(*, application: str, instance: str, organisation: str) -> di
     return dict(zip(IDENTITY_LABEL_KEYS, (MANAGED_BY, application, instance, organisation), strict=True))
 
 
+def instance_match_labels(instance: str) -> dict[str, str]:
+    """The labels that single out everything the portal manages for one instance."""
+    return {MANAGED_BY_LABEL: MANAGED_BY, INSTANCE_LABEL: instance}
+
+
 def instance_selector(instance: str) -> str:
-    """The label selector of everything the portal manages for one instance."""
-    return f"{MANAGED_SELECTOR},{INSTANCE_LABEL}={instance}"
+    return selector(instance_match_labels(instance))
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,7 @@ KINDS: Mapping[tuple[str, str], Kind] = {
 }
 BY_NAME: Mapping[str, Kind] = {k.kind: k for k in KINDS.values()}
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-PRUNABLE_KINDS = tuple(k.kind for k in KINDS.values() if k.prunable)
+PRUNABLE_KINDS = tuple(k for k in KINDS.values() if k.prunable)
 # Objects are sorted by kind in this order, then by name, wherever a stable order matters (apply, render).
 KIND_ORDER = tuple(k.kind for k in sorted(KINDS.values(), key=lambda k: k.apply_rank))
 

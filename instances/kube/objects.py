@@ -16,14 +16,12 @@ class AppliedObject:
     name: str
     action: str
     resource_version: str
+    # The manifest's ``kinds.object_key``: the one key both the record of an apply and its next lookup use.
+    key: str
 
     @property
     def ref(self) -> tuple[str, str, str]:
         return (self.api_version, self.kind, self.name)
-
-    @property
-    def key(self) -> str:
-        return f"{self.api_version}/{self.kind}/{self.namespace}/{self.name}"
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 import base64
 import copy
+import http.server
 import socket
+import threading
 import time
 
 import pytest
@@ -169,7 +171,7 @@ def test_prune_deletes_what_is_no_longer_rendered_and_nothing_else(cluster, kube
     manifests = [m for m in instance_manifests() if m["kind"] not in ("ConfigMap", "Secret")]
     result = cluster.apply(manifests)
 
-    deleted = cluster.prune(NS, SELECTOR, result.refs)
+    deleted = cluster.prune(NS, MANAGED, result.refs)
 
     assert deleted == [("v1", "ConfigMap", "settings")]
     remaining = {cm["metadata"]["name"] for cm in kube_emulator.list_objects("v1", "ConfigMap", NS)}
@@ -177,12 +179,12 @@ def test_prune_deletes_what_is_no_longer_rendered_and_nothing_else(cluster, kube
     assert cluster.get("Secret", NS, "db") is not None  # Secrets and volumes are never pruned
     assert cluster.get("PersistentVolumeClaim", NS, "data") is not None
     assert cluster.get("Deployment", NS, "smile") is not None
-    assert cluster.prune(NS, SELECTOR, result.refs) == []
+    assert cluster.prune(NS, MANAGED, result.refs) == []
 
 
 def test_prune_needs_the_managed_by_label_in_its_selector(cluster, applied):
     with pytest.raises(ValueError, match="managed-by"):
-        cluster.prune(NS, "portal.example.org/instance=smile-unistra", set())
+        cluster.prune(NS, {"portal.example.org/instance": "smile-unistra"}, set())
     assert cluster.get("ConfigMap", NS, "settings") is not None
 
 
@@ -487,3 +489,52 @@ def test_manifests_are_not_modified(cluster):
     original = copy.deepcopy(manifests)
     cluster.apply(manifests)
     assert manifests == original
+
+
+# --- answers the emulator never gives ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def odd_server():
+    """A bare HTTP server with fixed answers: a watch stream with blank keep-alive lines, an apply answered with
+    something that is not JSON (a proxy's error page, say)."""
+    watch_body = (
+        b'\n{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n\n'
+        b'{"type":"MODIFIED","object":{"metadata":{"name":"a"}}}\n'
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self, body: bytes, content_type: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self.answer(watch_body, "application/json")
+
+        def do_PATCH(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.answer(b"<html>Bad gateway</html>", "text/html")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_watch_skips_blank_lines(odd_server):
+    with ClusterClient.for_url(odd_server, timeout=(1, 1)) as cluster:
+        events = list(cluster.watch("ConfigMap", NS, timeout_seconds=1))
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED"]
+
+
+def test_an_apply_answered_with_something_else_than_json_is_a_cluster_error(odd_server):
+    with ClusterClient.for_url(odd_server, timeout=(1, 1)) as cluster, pytest.raises(TransientClusterError) as error:
+        cluster.apply(instance_manifests()[:1])
+    assert error.value.message.startswith("apply ") and "JSONDecodeError" in error.value.message

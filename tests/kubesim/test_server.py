@@ -164,7 +164,7 @@ def test_namespace_create_get_list_delete(core):
     assert missing.value.status == 404 and status_of(missing.value)["reason"] == "NotFound"
 
 
-def test_deleting_a_namespace_deletes_its_contents_only(core, apps, ns):
+def test_deleting_a_namespace_deletes_its_contents_only(kube_emulator, core, apps, ns):
     core.create_namespace({"metadata": {"name": "other"}})
     core.create_namespaced_config_map(ns, configmap("settings", ns))
     apps.create_namespaced_deployment(ns, deployment("web", ns))
@@ -175,6 +175,9 @@ def test_deleting_a_namespace_deletes_its_contents_only(core, apps, ns):
     assert apps.list_namespaced_deployment(ns).items == []
     assert core.list_namespaced_config_map(ns).items == []
     assert core.read_namespaced_config_map("settings", "other").data == {"k": "v"}
+    # Nothing of the namespace stays in the store's indexes (a long-lived sandbox sees many come and go).
+    assert ns not in kube_emulator.store._by_namespace
+    assert all(ns not in by_namespace for by_namespace in kube_emulator.store._by_type.values())
 
 
 def test_namespace_terminates_for_a_while_before_disappearing():
