@@ -95,9 +95,11 @@ class SimulatedControllers:
         while not self._stop.wait(self.tick):
             try:
                 self.step()
-            except Exception:
+            except ApiError:
                 # A simulated controller must survive objects deleted under it; the next tick sees the truth.
                 logger.debug("simulated controllers: step failed", exc_info=True)
+            except Exception:
+                logger.exception("simulated controllers: step failed")  # a bug of the emulator: say so loudly
 
     def step(self, now: float | None = None) -> None:
         """One reconciliation pass over the objects that changed or are still in progress."""
