@@ -48,15 +48,38 @@ def decrypt(value: str) -> str:
         raise ValueError("cannot decrypt: the encryption keys changed") from exc
 
 
+class UnreadableSecret:
+    """A stored secret the current keys cannot decrypt (they changed since it was stored).
+
+    Loading its row does not fail, so that one lost key does not break every page and job that lists such rows;
+    what needs the plain text fails there with ``reason``; saving the row keeps the ciphertext as it was, so that
+    restoring the old key brings it back.
+    """
+
+    reason = "cannot decrypt: the encryption keys changed"
+
+    def __init__(self, ciphertext: str):
+        self.ciphertext = ciphertext
+
+    def __repr__(self) -> str:
+        return "<UnreadableSecret>"
+
+
 class EncryptedTextField(models.TextField):
-    """A text column stored encrypted; Python code sees the plain text, the database only ciphertext."""
+    """A text column stored encrypted; Python code sees the plain text (or an :class:`UnreadableSecret`), the
+    database only ciphertext."""
 
     def from_db_value(self, value, expression, connection):
         if value in (None, ""):
             return value
-        return decrypt(value)
+        try:
+            return decrypt(value)
+        except ValueError:
+            return UnreadableSecret(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, UnreadableSecret):
+            return value.ciphertext
         value = super().get_prep_value(value)
         if value in (None, ""):
             return value

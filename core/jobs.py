@@ -99,7 +99,6 @@ def periodic(name: str):
             JobRun.objects.filter(name=name, started_at__lt=cutoff).delete()
             return result
 
-        run.job_name = name
         return run
 
     return decorate

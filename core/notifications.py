@@ -8,7 +8,6 @@ import logging
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import translation
 
@@ -19,11 +18,9 @@ logger = logging.getLogger(__name__)
 
 def maintainer_emails() -> list[str]:
     """Addresses of every active maintainer (approval permission through a group, directly, or superuser)."""
-    app_label, codename = APPROVE_PERMISSION.split(".")
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    perm = Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app_label)
-    direct = Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app_label)
-    return sorted(set(users.filter(perm | direct | Q(is_superuser=True)).values_list("email", flat=True)))
+    # The permission lives in the database (groups and users), which is the model backend's to answer.
+    users = get_user_model().objects.with_perm(APPROVE_PERMISSION, backend="django.contrib.auth.backends.ModelBackend")
+    return sorted(set(users.exclude(email="").values_list("email", flat=True)))
 
 
 def send(template: str, context: dict, recipients: list[str]) -> bool:

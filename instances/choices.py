@@ -14,11 +14,6 @@ class InstanceStatus(models.TextChoices):
     DELETED = "deleted", _("Deleted")
 
     @classmethod
-    def transitional(cls) -> tuple[str, ...]:
-        """Statuses an operation sets while it works; status sync leaves them alone."""
-        return (cls.PROVISIONING, cls.UPGRADING, cls.DELETING)
-
-    @classmethod
     def observed(cls) -> tuple[str, ...]:
         """Statuses status sync derives from the cluster."""
         return (cls.RUNNING, cls.DEGRADED)

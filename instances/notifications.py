@@ -1,6 +1,7 @@
 """E-mails about requests. Sent after commit, never inside a transaction, and never with secrets."""
 
 from django.conf import settings
+from django.db import transaction
 
 from core import notifications
 from instances.models import ChangeRequest
@@ -16,6 +17,12 @@ def _load(pk: int) -> ChangeRequest:
     return ChangeRequest.objects.select_related(
         "organisation", "instance", "target_version", "application", "requested_by", "reviewer"
     ).get(pk=pk)
+
+
+def mail_on_commit(notify, pk: int) -> None:
+    """Send ``notify``'s mail about request ``pk`` once the transaction commits. Robust: whatever goes wrong
+    with a mail is logged and never fails the action it is about, nor the callbacks after it."""
+    transaction.on_commit(lambda: notify(pk), robust=True)
 
 
 def notify_submitted(pk: int) -> None:

@@ -23,7 +23,7 @@ from instances.engine.dispatcher import hand_over
 from instances.engine.rendering import render_preview
 from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
-from instances.notifications import notify_reviewed, notify_submitted
+from instances.notifications import mail_on_commit, notify_reviewed, notify_submitted
 
 # Names that would clash with the portal's own URLs (/instances/new/).
 RESERVED_SLUGS = frozenset({"new"})
@@ -93,7 +93,7 @@ def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
                 request.approve_automatically(AuditContext.system("backups need no approval"))
                 transaction.on_commit(lambda: hand_over(request.pk), robust=True)
             else:
-                transaction.on_commit(lambda: notify_submitted(request.pk))
+                mail_on_commit(notify_submitted, request.pk)
             if request.kind == RequestKind.UPDATE:
                 # The reviewer's preview is rendered now, in the background, not when they open the request.
                 enqueue_on_commit(render_preview, request.pk)
@@ -110,14 +110,14 @@ def approve(ctx: AuditContext, request: ChangeRequest, reason: str = "") -> None
     """A maintainer approves ``request``; once that commits, the requester hears of it, and the request starts
     at once if it is due, or is scheduled for its time."""
     request.approve(ctx, reason=reason)
-    transaction.on_commit(lambda: notify_reviewed(request.pk))
+    mail_on_commit(notify_reviewed, request.pk)  # first, so that it tells of the approval, not of the start
     transaction.on_commit(lambda: hand_over(request.pk), robust=True)
 
 
 def reject(ctx: AuditContext, request: ChangeRequest, reason: str) -> None:
     """A maintainer rejects ``request`` with a reason; once that commits, the requester hears of it."""
     request.reject(ctx, reason)
-    transaction.on_commit(lambda: notify_reviewed(request.pk))
+    mail_on_commit(notify_reviewed, request.pk)
 
 
 def _check_version_available(version: ApplicationVersion, application: Application) -> None:

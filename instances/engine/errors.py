@@ -17,14 +17,6 @@ class OperationFailed(DomainError):
         self.reason = Message(text, params)
         super().__init__(self.reason.english)
 
-    @classmethod
-    def because(cls, reason: Message) -> OperationFailed:
-        """The failure whose message is ``reason`` as it stands."""
-        failure = cls.__new__(cls)
-        failure.reason = reason
-        DomainError.__init__(failure, reason.english)
-        return failure
-
 
 class RenderFailed(OperationFailed):
     """Kustomize refused the base or the overlay, or the instance's settings are invalid."""
@@ -41,7 +33,8 @@ class ClusterRefused(OperationFailed):
 
 
 class KubeconfigUnreadable(OperationFailed):
-    """The cluster's kubeconfig was stored under encryption keys the portal no longer has."""
+    """The cluster's kubeconfig cannot be used: stored under encryption keys the portal no longer has, or not a
+    usable kubeconfig."""
 
     def __init__(self, detail: str):
         super().__init__(msg("the cluster's kubeconfig cannot be read: %(detail)s"), detail=detail)

@@ -113,8 +113,8 @@ def execute(operation: Operation, log: OperationLog) -> Message:
         raise OperationFailed(msg("%(instance)s has no cluster"), instance=operation.instance.slug)
     try:
         client = cluster.client()
-    except ValueError as error:  # a kubeconfig stored under encryption keys the portal no longer has
-        raise KubeconfigUnreadable(str(error)) from None
+    except PermanentClusterError as error:  # a kubeconfig that cannot be decrypted, parsed or used
+        raise KubeconfigUnreadable(error.message) from None
     try:
         with client:
             return HANDLERS[operation.kind](operation, log, client)
@@ -138,9 +138,12 @@ def retry(operation: Operation, delay: float) -> None:
 
 
 def finish(operation: Operation, status: str, message: Message, *, traceback_text: str = "") -> None:
-    """End the operation and its request; tell the requester."""
-    end_operation(operation.pk, status, message, traceback_text=traceback_text)
-    operation.status = status
+    """End the operation and its request; tell the requester. The in-memory status follows only if this call
+    ended it (a late run, its operation ended by someone else, reports what the database says)."""
+    if end_operation(operation.pk, status, message, traceback_text=traceback_text):
+        operation.status = status
+    else:
+        operation.refresh_from_db(fields=["status"])
 
 
 # Where an instance goes when the operation that put it in a transitional status did not succeed: sync then
@@ -188,7 +191,7 @@ def end_operation(
         if failed:
             settle_instance(ctx, operation)
         if operation.request_id:
-            finish_request(operation.request_id, not failed, message)
+            finish_request(operation.request_id, not failed, message, ctx=ctx)
     return True
 
 
@@ -206,14 +209,15 @@ def settle_instance(ctx: AuditContext, operation: Operation) -> None:
     instance.transition(ctx, status, fields=fields)
 
 
-def finish_request(request_pk: int, succeeded: bool, message: Message) -> None:
+def finish_request(request_pk: int, succeeded: bool, message: Message, *, ctx: AuditContext = ENGINE) -> None:
+    """End a running request as its operation ended (``ctx``: the engine, on behalf of that operation)."""
     request = ChangeRequest.objects.get(pk=request_pk)
     if request.status != RequestStatus.RUNNING:
         return
     if succeeded:
-        request.mark_succeeded(ENGINE, message)
+        request.mark_succeeded(ctx, message)
     else:
-        request.mark_failed(ENGINE, message)
-    from instances.notifications import notify_finished
+        request.mark_failed(ctx, message)
+    from instances.notifications import mail_on_commit, notify_finished
 
-    transaction.on_commit(lambda: notify_finished(request_pk))
+    mail_on_commit(notify_finished, request_pk)

@@ -206,7 +206,7 @@ def delete(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
     deadline = time.monotonic() + settings.PORTAL_NAMESPACE_DELETE_DEADLINE
     outcome = wait_for_namespace_gone(client, instance.namespace, deadline=deadline, heartbeat=log.heartbeat)
     if not outcome.done:
-        raise NamespaceStuck.because(outcome.message)
+        raise NamespaceStuck(outcome.message.text, **outcome.message.params)
     RolloutSnapshot.objects.filter(instance=instance).delete()
     instance.transition(ctx, InstanceStatus.DELETED, fields={"applied_objects": {}, "applied_images": {}})
     log.message(outcome.message)

@@ -26,8 +26,6 @@ from instances.kube.rollout import JobPhase, job_status, workload_status
 class WaitOutcome:
     done: bool
     message: Message
-    failed: bool = False
-    timed_out: bool = False
 
 
 # Given the objects seen so far (name -> object), the outcome when the wait is over, or None to go on waiting.
@@ -118,7 +116,7 @@ def _rollout_judge(kind: str, names: set[str], on_progress: Callable[[list[dict]
         states = {obj["metadata"]["name"]: workload_status(obj) for obj in objects}
         failed = [f"{kind}/{name}: {state.message}" for name, state in states.items() if state.failed]
         if failed:
-            return WaitOutcome(done=False, failed=True, message=Message.plain("; ".join(failed)))
+            return WaitOutcome(done=False, message=Message.plain("; ".join(failed)))
         if names <= states.keys() and all(state.done for state in states.values()):
             return WaitOutcome(done=True, message=Message(msg("all workloads are available")))
         return None
@@ -136,7 +134,6 @@ def _rollout_timeout(kind: str, names: set[str], seen: dict[str, dict]) -> WaitO
             pending.append(f"{kind}/{name}: {state.message}")
     return WaitOutcome(
         done=False,
-        timed_out=True,
         message=Message(msg("deadline passed: %(pending)s"), {"pending": "; ".join(pending)}),
     )
 
@@ -155,20 +152,18 @@ def wait_for_job(
     def judge(seen: dict[str, dict]) -> WaitOutcome | None:
         job = seen.get(name)
         if job is None:
-            return WaitOutcome(
-                done=False, failed=True, message=Message(msg("Job %(name)s disappeared"), {"name": name})
-            )
+            return WaitOutcome(done=False, message=Message(msg("Job %(name)s disappeared"), {"name": name}))
         on_progress(job)
         state = job_status(job)
         if state.phase == JobPhase.SUCCEEDED:
             return WaitOutcome(done=True, message=Message.plain(state.message))
         if state.phase == JobPhase.FAILED:
-            return WaitOutcome(done=False, failed=True, message=Message.plain(state.message))
+            return WaitOutcome(done=False, message=Message.plain(state.message))
         return None
 
     def timeout(_seen) -> WaitOutcome:
         text = msg("Job %(name)s still running at the deadline")
-        return WaitOutcome(done=False, timed_out=True, message=Message(text, {"name": name}))
+        return WaitOutcome(done=False, message=Message(text, {"name": name}))
 
     return follow(
         client, "Job", namespace, judge, deadline=deadline, on_timeout=timeout, field_selector=f"metadata.name={name}",
@@ -186,7 +181,7 @@ def wait_for_namespace_gone(
 
     def timeout(_seen) -> WaitOutcome:
         text = msg("namespace %(name)s is still terminating")
-        return WaitOutcome(done=False, timed_out=True, message=Message(text, {"name": name}))
+        return WaitOutcome(done=False, message=Message(text, {"name": name}))
 
     return follow(
         client, "Namespace", None, judge, deadline=deadline, on_timeout=timeout,

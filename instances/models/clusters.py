@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from core.crypto import EncryptedTextField
+from core.crypto import EncryptedTextField, UnreadableSecret
 from instances.choices import ClusterConnection
 
 
@@ -49,12 +49,16 @@ class Cluster(models.Model):
         return "kubesim" in self.server_version
 
     def client(self):
-        """A client for this cluster, with the portal's timeouts on every call."""
+        """A client for this cluster, with the portal's timeouts on every call. A kubeconfig that cannot be read
+        or used raises ``PermanentClusterError``, as any other refusal of the cluster does."""
         from django.conf import settings
 
         from instances.kube.client import ClusterClient
+        from instances.kube.errors import PermanentClusterError
 
         timeout = (settings.PORTAL_KUBE_CONNECT_TIMEOUT, settings.PORTAL_KUBE_READ_TIMEOUT)
         if self.connection == ClusterConnection.IN_CLUSTER:
             return ClusterClient.in_cluster(timeout=timeout)
+        if isinstance(self.kubeconfig, UnreadableSecret):
+            raise PermanentClusterError(UnreadableSecret.reason)
         return ClusterClient.from_kubeconfig(self.kubeconfig, context=self.context or None, timeout=timeout)

@@ -5,6 +5,7 @@ from cryptography.fernet import Fernet
 from django.db import connection
 
 from core import crypto
+from instances.kube.errors import PermanentClusterError
 from instances.models import Cluster
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +34,14 @@ def test_keys_can_be_rotated(settings):
     settings.PORTAL_ENCRYPTION_KEYS = [new, old]
     assert Cluster.objects.get(pk=cluster.pk).kubeconfig == KUBECONFIG
     settings.PORTAL_ENCRYPTION_KEYS = [new]
-    with pytest.raises(ValueError, match="encryption keys changed"):
-        Cluster.objects.get(pk=cluster.pk)
+    # The old key is gone: the row still loads, its kubeconfig cannot be used, and saving the row keeps it.
+    unreadable = Cluster.objects.get(pk=cluster.pk)
+    assert isinstance(unreadable.kubeconfig, crypto.UnreadableSecret)
+    with pytest.raises(PermanentClusterError, match="encryption keys changed"):
+        unreadable.client()
+    unreadable.save()
+    settings.PORTAL_ENCRYPTION_KEYS = [new, old]
+    assert Cluster.objects.get(pk=cluster.pk).kubeconfig == KUBECONFIG
 
 
 def test_a_bad_key_is_a_configuration_error(settings):

@@ -10,10 +10,11 @@ from django.utils import timezone
 from rq.registry import ScheduledJobRegistry
 
 from core.jobs import get_queue
+from core.messages import Message
 from core.models import AuditEvent
 from instances import workflow
 from instances.choices import InstanceSize, InstanceStatus, OperationStatus, RequestStatus
-from instances.engine import steps
+from instances.engine import runner, steps
 from instances.kube import kustomize
 from instances.models import ChangeRequest, Cluster, Instance, Operation
 from tests.conftest import ctx
@@ -49,6 +50,8 @@ def test_an_upgrade_leaves_every_status_change_in_the_audit_trail(deployed, admi
         ("operation.running", "engine", tag),
         ("operation.succeeded", "engine", tag),
     ]
+    # The request's end is the operation's doing too.
+    assert actions(request, "request.succeeded") == [("request.succeeded", "engine", tag)]
     running = AuditEvent.objects.filter(target_id=str(deployed.pk), action="instance.running").first()  # newest
     assert running.after == {"status": "running", "current_version": "1.2.6", "drift": False}
     assert running.organisation_id == deployed.organisation_id
@@ -122,6 +125,36 @@ def test_a_request_approved_for_later_is_given_to_the_scheduler_for_its_time(
     assert job_id in registry.get_job_ids()
     scheduled = registry.get_scheduled_time(job_id)
     assert (scheduled if scheduled.tzinfo else scheduled.replace(tzinfo=datetime.UTC)) == when
+
+
+def test_a_run_whose_operation_was_ended_meanwhile_reports_what_the_database_says(
+    deployed, admin_unistra, maintainer, versions, monkeypatch
+):
+    def ended_elsewhere(operation, log, client):
+        runner.end_operation(operation.pk, OperationStatus.FAILED, Message.plain("ended by the dispatcher"))
+        return Message.plain("done")  # too late: the run's own ending changes nothing
+
+    monkeypatch.setitem(steps.HANDLERS, "upgrade", ended_elsewhere)
+    _request, operation = approved_upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+
+    assert runner.run_operation(operation.pk) == f"operation {operation.pk}: failed"
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED and operation.error == "ended by the dispatcher"
+
+
+def test_a_mail_that_fails_neither_fails_the_approval_nor_stops_the_hand_over(
+    deployed, admin_unistra, maintainer, versions, monkeypatch, caplog
+):
+    def broken(pk):
+        raise RuntimeError("the mail template is broken")
+
+    monkeypatch.setattr(workflow, "notify_reviewed", broken)
+    with caplog.at_level(logging.ERROR):
+        request, operation = approved_upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+
+    assert operation.status == OperationStatus.QUEUED
+    assert ChangeRequest.objects.get(pk=request.pk).status == RequestStatus.RUNNING
+    assert any("the mail template is broken" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
 
 
 # --- the preview is rendered once --------------------------------------------------------------------------------
@@ -251,6 +284,32 @@ def test_a_kubeconfig_that_no_longer_decrypts_fails_the_operation_clearly(
     assert operation.status == OperationStatus.FAILED
     assert operation.error == "the cluster's kubeconfig cannot be read: cannot decrypt: the encryption keys changed"
     assert operation.traceback == ""
+
+
+def test_lost_encryption_keys_leave_a_clear_error_and_break_no_periodic_job_or_page(
+    deployed, maintainer, settings, client
+):
+    from cryptography.fernet import Fernet
+
+    from instances.engine.health import check_clusters
+    from instances.engine.sync import sync_backups, sync_status
+
+    settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    assert "encryption keys changed" in check_clusters()
+    sync_status(), sync_backups()  # they report the cluster's error and go on
+    cluster = Cluster.objects.get()
+    assert not cluster.reachable and cluster.last_error == "cannot decrypt: the encryption keys changed"
+    client.force_login(maintainer)
+    page = client.get(reverse("instances:cluster_list"))
+    assert page.status_code == 200 and "encryption keys changed" in page.content.decode()
+
+
+def test_an_unusable_kubeconfig_fails_the_operation_it_is_not_a_bug(deployed, admin_unistra, maintainer, versions):
+    Cluster.objects.update(kubeconfig="clusters: [")
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    operation = request.operations.get()
+    assert operation.status == OperationStatus.FAILED and operation.traceback == ""
+    assert operation.error == "the cluster's kubeconfig cannot be read: the kubeconfig is not valid YAML"
 
 
 def test_filing_and_approving_work_while_redis_is_down(deployed, admin_unistra, maintainer, versions, client, settings):

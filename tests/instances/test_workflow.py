@@ -4,18 +4,20 @@ import datetime
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections
 from django.utils import timezone
 
 from core.audit import AuditContext
+from core.choices import APPROVE_PERMISSION
 from core.errors import Conflict, InvalidTransition, NotAllowed
 from core.models import AuditEvent
 from instances import workflow
 from instances.choices import REQUEST_TRANSITIONS, InstanceStatus, RequestKind, RequestSource, RequestStatus
 from instances.models import ChangeRequest, Instance
-from tests.conftest import ctx
+from tests.conftest import ctx, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -369,6 +371,21 @@ def test_submission_mails_maintainers(
     assert mail.outbox[0].to == [maintainer.email]
     assert f"#{request.pk}" in mail.outbox[0].subject
     assert f"/requests/{request.pk}/" in mail.outbox[0].body
+
+
+def test_maintainers_are_those_who_may_approve(maintainer, admin_unistra):
+    from django.contrib.auth.models import Permission
+
+    from core.notifications import maintainer_emails
+
+    make_user("direct").user_permissions.add(Permission.objects.get(codename=APPROVE_PERMISSION.split(".")[1]))
+    make_user("root")
+    make_user("gone", maintainer=True)
+    make_user("silent", email="", maintainer=True)
+    get_user_model().objects.filter(username="root").update(is_superuser=True)
+    get_user_model().objects.filter(username="gone").update(is_active=False)
+
+    assert maintainer_emails() == sorted([maintainer.email, "direct@example.org", "root@example.org"])
 
 
 def test_review_mails_requester_and_contacts(django_capture_on_commit_callbacks, upgrade, admin_unistra, maintainer):
