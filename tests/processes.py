@@ -61,7 +61,7 @@ class Portal:
             [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
             timeout=timeout,
         )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         return done.stdout
 
     def start(self, *args: str, output=subprocess.DEVNULL) -> subprocess.Popen:

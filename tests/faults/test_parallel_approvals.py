@@ -65,18 +65,18 @@ def run_parallel_approvals(portal: Portal) -> None:
     assert portal.manage("shell", "-v", "0", "-c", check).split() == [str(COUNT), str(COUNT)]
 
 
-def test_parallel_approvals_on_sqlite(tmp_path):
-    portal = Portal(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    try:
-        run_parallel_approvals(portal)
-    finally:
-        portal.stop()
-
-
-def test_parallel_approvals_on_postgres():
-    portal = Portal(fresh_postgres("saas_portal_faults_approvals"))
-    try:
-        run_parallel_approvals(portal)
-    finally:
-        portal.stop()
+@pytest.fixture(params=["sqlite", "postgres"])
+def portal(request, tmp_path):
+    """The portal on each database it supports."""
+    if request.param == "sqlite":
+        portal = Portal(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    else:
+        portal = Portal(fresh_postgres("saas_portal_faults_approvals"))
+    yield portal
+    portal.stop()
+    if request.param == "postgres":
         drop_postgres("saas_portal_faults_approvals")
+
+
+def test_parallel_approvals(portal):
+    run_parallel_approvals(portal)

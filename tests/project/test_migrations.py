@@ -8,19 +8,16 @@ migrate` is run against it in a separate process, as an administrator would afte
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import Portal, drop_postgres, fresh_postgres
+
 DATA = Path(__file__).resolve().parent / "data"
 # The Fernet key the fixtures' kubeconfigs were encrypted with (32 bytes of "k"); test-only.
 ENCRYPTION_KEY = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s="
-POSTGRES = "postgres://postgres@127.0.0.1:5432"
 OLD_DATABASE = "saas_portal_migrate_forward"
 
 CHECK = """
@@ -46,27 +43,11 @@ print(json.dumps({
 """
 
 
-def manage(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DJANGO_DEBUG": "1",
-        "DATABASE_URL": database_url,
-        "PORTAL_ENCRYPTION_KEYS": ENCRYPTION_KEY,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
 def migrate_and_read(database_url: str) -> dict:
-    migrated = manage(database_url, "migrate", "--noinput")
-    assert migrated.returncode == 0, migrated.stderr
-    pending = manage(database_url, "migrate", "--check")
-    assert pending.returncode == 0, pending.stdout + pending.stderr
-    checked = manage(database_url, "shell", "-c", CHECK)
-    assert checked.returncode == 0, checked.stderr
-    return json.loads(checked.stdout.strip().splitlines()[-1])
+    portal = Portal(database_url, PORTAL_ENCRYPTION_KEYS=ENCRYPTION_KEY)
+    portal.manage("migrate", "--noinput", timeout=300)
+    portal.manage("migrate", "--check")
+    return json.loads(portal.manage("shell", "-c", CHECK).strip().splitlines()[-1])
 
 
 def assert_everything_kept(state: dict) -> None:
@@ -96,14 +77,11 @@ def test_an_old_sqlite_database_migrates_forward(tmp_path):
 
 @pytest.fixture
 def old_postgres_database():
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{OLD_DATABASE}"')
-        connection.execute(f'CREATE DATABASE "{OLD_DATABASE}"')
-    with psycopg.connect(f"{POSTGRES}/{OLD_DATABASE}", autocommit=True) as connection:
+    url = fresh_postgres(OLD_DATABASE)
+    with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(gzip.decompress((DATA / "before_core_postgres.sql.gz").read_bytes()).decode())
-    yield f"{POSTGRES}/{OLD_DATABASE}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{OLD_DATABASE}" WITH (FORCE)')
+    yield url
+    drop_postgres(OLD_DATABASE)
 
 
 def test_an_old_postgres_database_migrates_forward_and_keeps_its_audit_trail_append_only(old_postgres_database):
