@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saas_portal
 PYTEST_ARGS ?=
 
-.PHONY: help run test faults lint format lock clean messages browser services
+.PHONY: help run test faults lint format lock clean messages browser services registry
 
 help:
 	@echo "make run   - serve the portal with demo data at http://127.0.0.1:8000 (web + worker + scheduler)"
@@ -29,13 +29,16 @@ services:
 browser:
 	@bash scripts/browser.sh
 
-run: $(STAMP)
+registry:
+	@bash scripts/registry.sh
+
+run: $(STAMP) registry
 	@bash scripts/services.sh redis-only
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
 	DJANGO_DEBUG=1 $(PY) manage.py runportal
 
-test: $(STAMP) services browser
+test: $(STAMP) services browser registry
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run > /dev/null || { echo "models changed without a migration"; exit 1; }

@@ -8,6 +8,8 @@ class InstancesConfig(AppConfig):
     verbose_name = _("Instances")
 
     def ready(self) -> None:
+        from instances import catalogue  # noqa: F401  (connects the refresh to the registry sync)
+
         post_migrate.connect(ensure_maintainers_group, sender=self)
 
 

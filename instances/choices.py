@@ -157,3 +157,18 @@ class RolloutState(models.TextChoices):
     PROGRESSING = "progressing", _("Progressing")
     DONE = "done", _("Ready")
     FAILED = "failed", _("Failed")
+
+
+class Component(models.TextChoices):
+    """The parts of an application whose images a registry holds."""
+
+    CORE = "core", _("core")
+    NGINX = "nginx", _("web server (nginx)")
+    DATABASE = "database", _("database")
+    MEMCACHED = "memcached", _("memcached")
+    BACKUP = "backup", _("backup (timemachine)")
+
+
+class VersionSource(models.TextChoices):
+    MANUAL = "manual", _("typed in")
+    REGISTRY = "registry", _("registry")

@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from core.audit import AuditContext, record
 from core.errors import Conflict, NotAllowed
 from core.jobs import enqueue_on_commit
-from core.models.organisations import can_request_for
+from core.models.organisations import can_request_for, is_maintainer
+from instances.catalogue import resolve
 from instances.choices import EXCLUSIVE_KINDS, RequestKind, RequestSource
 from instances.engine.dispatcher import hand_over
 from instances.engine.rendering import render_preview
@@ -81,14 +82,18 @@ def _check_may_request(ctx: AuditContext, organisation) -> None:
         raise NotAllowed(_("Only functional admins of %(org)s can file requests for it.") % {"org": organisation})
 
 
-def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
-    """Save a new request, audit it, and tell maintainers after commit; races end as a clear conflict."""
+def _file(ctx: AuditContext, request: ChangeRequest, override: tuple[list, str] = ([], "")) -> ChangeRequest:
+    """Save a new request, audit it, and tell maintainers after commit; races end as a clear conflict.
+
+    ``override``: the blockers of a version a maintainer chose anyway, and their reason (audited with it)."""
     request.requested_by = ctx.user if ctx.user is not None else None
     request.requested_by_label = ctx.actor_label[:200]
     try:
         with transaction.atomic():
             request.save()
             record(ctx, "request.submitted", request, organisation=request.organisation, after=request.snapshot())
+            if override[0]:
+                _override(ctx, request, override[0], override[1].strip())
             if request.kind == RequestKind.BACKUP and not settings.PORTAL_BACKUP_NEEDS_APPROVAL:
                 request.approve_automatically(AuditContext.system("backups need no approval"))
                 transaction.on_commit(lambda: hand_over(request.pk), robust=True)
@@ -106,10 +111,45 @@ def _file(ctx: AuditContext, request: ChangeRequest) -> ChangeRequest:
     return request
 
 
+def _blocked_message(version: ApplicationVersion, blockers: list[dict]) -> str:
+    from registry.policy import describe
+
+    return _("%(version)s cannot be deployed: %(why)s.") % {
+        "version": version.version,
+        "why": "; ".join(describe(blocker) for blocker in blockers),
+    }
+
+
+def _override(ctx: AuditContext, request: ChangeRequest, blockers: list[dict], reason: str) -> None:
+    """A maintainer deploys a version the scan policy blocks, and says why: audited with what blocked it."""
+    record(
+        ctx,
+        "version.override",
+        request,
+        organisation=request.organisation,
+        after={"version": request.target_version.version, "blockers": blockers},
+        reason=reason,
+    )
+
+
 def approve(ctx: AuditContext, request: ChangeRequest, reason: str = "") -> None:
     """A maintainer approves ``request``; once that commits, the requester hears of it, and the request starts
-    at once if it is due, or is scheduled for its time."""
-    request.approve(ctx, reason=reason)
+    at once if it is due, or is scheduled for its time.
+
+    A request for a version has its images pinned now, to the digests their tags point to: what was approved is
+    what runs. A version the scan policy blocks (now) is approved only with a reason, audited as an override.
+    """
+    with transaction.atomic():
+        if request.target_version_id:
+            images, blockers = resolve(request.application, request.target_version)
+            if blockers:
+                if not (reason or "").strip():
+                    message = _blocked_message(request.target_version, blockers)
+                    raise Conflict(message + " " + _("Give a reason to approve it anyway."), field="reason")
+                _override(ctx, request, blockers, reason.strip())
+            request.images = images
+            ChangeRequest.objects.filter(pk=request.pk).update(images=images)
+        request.approve(ctx, reason=reason)
     mail_on_commit(notify_reviewed, request.pk)  # first, so that it tells of the approval, not of the start
     transaction.on_commit(lambda: hand_over(request.pk), robust=True)
 
@@ -120,10 +160,19 @@ def reject(ctx: AuditContext, request: ChangeRequest, reason: str) -> None:
     mail_on_commit(notify_reviewed, request.pk)
 
 
-def _check_version_available(version: ApplicationVersion, application: Application) -> None:
+def _check_version_available(
+    ctx: AuditContext, version: ApplicationVersion, application: Application, override_reason: str = ""
+) -> list[dict]:
+    """The version exists and may be deployed; a maintainer may choose a blocked one with a reason (the blockers
+    are returned, to be audited with the request)."""
     if version.application_id != application.pk or not version.is_available:
         message = _("%(v)s is not an available version of %(app)s.") % {"v": version, "app": application}
         raise ValidationError({"version": message})
+    if version.deployable:
+        return []
+    if not override_reason.strip() or ctx.user is None or not is_maintainer(ctx.user):
+        raise ValidationError({"version": _blocked_message(version, version.blockers)})
+    return version.blockers
 
 
 def request_create(
@@ -136,12 +185,13 @@ def request_create(
     scheduled_for=None,
     comment: str = "",
     source: str = RequestSource.WEB,
+    override_reason: str = "",
 ) -> ChangeRequest:
     """Ask for a new instance of ``application`` named ``slug`` for ``organisation``."""
     _check_may_request(ctx, organisation)
     slug = (slug or "").strip()
     validate_new_slug(slug)
-    _check_version_available(version, application)
+    blockers = _check_version_available(ctx, version, application, override_reason)
     validate_schedule(scheduled_for)
     return _file(
         ctx,
@@ -155,6 +205,7 @@ def request_create(
             comment=comment,
             source=source,
         ),
+        override=(blockers, override_reason),
     )
 
 
@@ -165,12 +216,14 @@ def _check_instance_open(ctx: AuditContext, instance: Instance) -> None:
         raise Conflict(_("Instance %(slug)s is deleted or being deleted.") % {"slug": instance.slug})
 
 
-def _file_for_instance(ctx: AuditContext, kind: str, instance: Instance, **fields) -> ChangeRequest:
+def _file_for_instance(
+    ctx: AuditContext, kind: str, instance: Instance, override: tuple[list, str] = ([], ""), **fields
+) -> ChangeRequest:
     """File a request about an existing instance (an upgrade, a deletion, a backup)."""
     request = ChangeRequest(
         kind=kind, organisation=instance.organisation, application=instance.application, instance=instance, **fields
     )
-    return _file(ctx, request)
+    return _file(ctx, request, override)
 
 
 def _check_no_exclusive(instance: Instance) -> None:
@@ -187,10 +240,11 @@ def request_update(
     scheduled_for=None,
     comment: str = "",
     source: str = RequestSource.WEB,
+    override_reason: str = "",
 ) -> ChangeRequest:
     """Ask to upgrade ``instance`` to a newer ``version`` now or at ``scheduled_for``."""
     _check_instance_open(ctx, instance)
-    _check_version_available(version, instance.application)
+    blockers = _check_version_available(ctx, version, instance.application, override_reason)
     if not version.is_newer_than(instance.current_version):
         raise ValidationError(
             {"version": _("Choose a version newer than %(current)s.") % {"current": instance.current_version}}
@@ -205,6 +259,7 @@ def request_update(
         scheduled_for=scheduled_for,
         comment=comment,
         source=source,
+        override=(blockers, override_reason),
     )
 
 

@@ -317,6 +317,17 @@ RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"] = max(
     RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"],
     PORTAL_BACKUP_DEADLINE + 2 * PORTAL_ROLLOUT_DEADLINE + PORTAL_NAMESPACE_DELETE_DEADLINE + 300,
 )
+# Image registries: every call has a (connect, read) timeout; 429 and 5xx answers are retried with backoff,
+# honouring Retry-After up to a limit; a paginated answer longer than MAX_PAGES is refused.
+PORTAL_REGISTRY_CONNECT_TIMEOUT = env_int("PORTAL_REGISTRY_CONNECT_TIMEOUT", 5)
+PORTAL_REGISTRY_READ_TIMEOUT = env_int("PORTAL_REGISTRY_READ_TIMEOUT", 20)
+PORTAL_REGISTRY_RETRIES = env_int("PORTAL_REGISTRY_RETRIES", 3)
+PORTAL_REGISTRY_MAX_RETRY_WAIT = env_int("PORTAL_REGISTRY_MAX_RETRY_WAIT", 10)
+PORTAL_REGISTRY_MAX_PAGES = env_int("PORTAL_REGISTRY_MAX_PAGES", 200)
+PORTAL_REGISTRY_SYNC_INTERVAL = env_int("PORTAL_REGISTRY_SYNC_INTERVAL", 900)
+# A scanned image "fails" its scan when a vulnerability reaches this severity (critical, high, medium, low);
+# each application's scan policy decides on top of that what blocks a deployment.
+PORTAL_REGISTRY_FAIL_SEVERITY = os.environ.get("PORTAL_REGISTRY_FAIL_SEVERITY", "critical")
 # The sandbox: with no cluster configured, `make run` starts an emulated Kubernetes API with simulated controllers.
 PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", default=DEBUG)
 

@@ -109,6 +109,8 @@ def start_request(request_pk: int, now: datetime.datetime | None = None) -> Oper
                     instance_id=request.instance_id,
                     request=request,
                     target_version=request.target_version or request.instance.current_version,
+                    # An upgrade or a creation deploys what was approved; a backup or deletion, what runs.
+                    images=request.images if request.target_version_id else request.instance.images,
                 )
         except IntegrityError:
             return None  # another operation became active on this instance meanwhile; next tick
@@ -137,7 +139,11 @@ def start_resync(instance: Instance) -> Operation | None:
 def queue_full_deploy(instance: Instance) -> Operation:
     """Queue a deploy of the instance at its version that applies every object (IntegrityError when busy)."""
     operation = Operation.objects.create(
-        kind=OperationKind.DEPLOY, instance=instance, target_version_id=instance.current_version_id, full_resync=True
+        kind=OperationKind.DEPLOY,
+        instance=instance,
+        target_version_id=instance.current_version_id,
+        images=instance.images,
+        full_resync=True,
     )
     operation.rq_job_id = new_job_id(operation.pk)
     operation.save(update_fields=["rq_job_id"])

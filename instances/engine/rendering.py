@@ -53,12 +53,20 @@ def _files_digest(root: str, files: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()
 
 
-def spec_for(instance: Instance, version: ApplicationVersion) -> OverlaySpec:
+def image_refs(instance: Instance, version: ApplicationVersion, images: Mapping | None = None) -> dict[str, dict]:
+    """The images to deploy: those given (pinned at approval), else the version's as the registry last saw them
+    (digests), else the application's map at the version's tag."""
+    if images:
+        return dict(images)
+    return {**instance.application.image_refs(version.version), **(version.images or {})}
+
+
+def spec_for(instance: Instance, version: ApplicationVersion, images: Mapping | None = None) -> OverlaySpec:
     """Everything particular to ``instance`` running ``version``, as the overlay generator wants it."""
     cluster = instance.cluster
     images = {
         placeholder: ImageRef(repository=ref["repository"], tag=ref.get("tag"), digest=ref.get("digest"))
-        for placeholder, ref in instance.application.image_refs(version.version).items()
+        for placeholder, ref in image_refs(instance, version, images).items()
     }
     return OverlaySpec(
         instance=instance.slug,
@@ -78,8 +86,10 @@ def spec_for(instance: Instance, version: ApplicationVersion) -> OverlaySpec:
     )
 
 
-def render_instance(instance: Instance, version: ApplicationVersion) -> RenderedManifests:
-    return render(spec_for(instance, version))
+def render_instance(
+    instance: Instance, version: ApplicationVersion, images: Mapping | None = None
+) -> RenderedManifests:
+    return render(spec_for(instance, version, images))
 
 
 def last_applied(instance: Instance) -> Operation | None:
@@ -141,7 +151,7 @@ def preview(change_request: ChangeRequest) -> dict:
         return {"unavailable": _("The instance does not exist yet: everything will be created.")}
     last = last_applied(change_request.instance)
     try:
-        spec = spec_for(change_request.instance, change_request.target_version)
+        spec = spec_for(change_request.instance, change_request.target_version, change_request.images)
         key = preview_key(spec, last)
     except (InvalidSpec, OSError) as exc:
         return {"error": _("Preview unavailable: %(message)s") % {"message": exc}}

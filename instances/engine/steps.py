@@ -83,22 +83,33 @@ def render_and_record(
 ) -> tuple[RenderedManifests, Operation | None]:
     """Render the target version, store manifests, hash and diff on the operation; also return what was applied
     last (the diff's left side and the rollback target)."""
-    rendered = rendering.render_instance(instance, operation.target_version)
+    operation.images = rendering.image_refs(instance, operation.target_version, operation.images)
+    rendered = rendering.render_instance(instance, operation.target_version, operation.images)
     previous = rendering.last_applied(instance)
     operation.manifests = rendered.yaml
     operation.manifests_sha256 = rendered.sha256
     operation.diff = rendering.diff(previous.manifests if previous else "", rendered.yaml)
-    operation.save(update_fields=["manifests", "manifests_sha256", "diff"])
+    operation.save(update_fields=["images", "manifests", "manifests_sha256", "diff"])
     log(msg("rendered %(count)s objects with Kustomize (sha256 %(sha)s)"), count=len(rendered.objects),
         sha=rendered.sha256[:12])  # fmt: skip
     return rendered, previous
+
+
+def _given(operation: Operation) -> dict:
+    """The fields of an instance that was given the operation's version (whether or not it came up)."""
+    return {"current_version": operation.target_version, "images": operation.images}
 
 
 def _running(operation: Operation, instance: Instance, ctx: AuditContext) -> None:
     instance.transition(
         ctx,
         InstanceStatus.RUNNING,
-        fields={"current_version": operation.target_version, "drift": False, "drift_detail": ""},
+        fields={
+            "current_version": operation.target_version,
+            "images": operation.images,
+            "drift": False,
+            "drift_detail": "",
+        },
     )
 
 
@@ -111,7 +122,7 @@ def deploy(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
         log(msg("no object changed since the last apply: nothing to send"))
     outcome = follow_rollout(client, instance, rendered, log)
     if not outcome.done:
-        instance.transition(ctx, InstanceStatus.FAILED, fields={"current_version": operation.target_version})
+        instance.transition(ctx, InstanceStatus.FAILED, fields=_given(operation))
         raise RolloutFailed(msg("the rollout did not complete: %(reason)s"), reason=outcome.message)
     _running(operation, instance, ctx)
     return Message(
@@ -143,7 +154,7 @@ def upgrade(operation: Operation, log: OperationLog, client: ClusterClient) -> M
         log(msg("the upgrade failed: %(reason)s"), level="warning", reason=outcome.message)
         if not (settings.PORTAL_ROLLBACK_ON_FAILURE and previous):
             # The cluster was given the new version and keeps it: the record says so, and that it fails.
-            instance.transition(ctx, InstanceStatus.FAILED, fields={"current_version": operation.target_version})
+            instance.transition(ctx, InstanceStatus.FAILED, fields=_given(operation))
             raise RolloutFailed(
                 msg("the rollout of %(version)s failed: %(reason)s"),
                 version=operation.target_version,

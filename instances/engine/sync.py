@@ -18,6 +18,7 @@ from instances.choices import BackupStatus, BackupTrigger, InstanceStatus
 from instances.engine.apply import record_snapshots, workload_images
 from instances.kube.errors import ClusterError
 from instances.kube.kinds import BACKUP_TRIGGER_LABEL, INSTANCE_LABEL, MANAGED_SELECTOR
+from instances.kube.overlay import ImageRef
 from instances.kube.rollout import JobPhase, job_status, workload_status
 from instances.models import Backup, Cluster, Instance
 
@@ -127,10 +128,8 @@ def version_images(instance: Instance) -> set[str]:
     """The image references of the version the instance is recorded to run."""
     if instance.current_version is None:
         return set()
-    return {
-        f"{ref['repository']}@{ref['digest']}" if ref.get("digest") else f"{ref['repository']}:{ref['tag']}"
-        for ref in instance.application.image_refs(instance.current_version.version).values()
-    }
+    refs = instance.images or instance.application.image_refs(instance.current_version.version)
+    return {ImageRef(ref["repository"], ref.get("tag"), ref.get("digest")).reference for ref in refs.values()}
 
 
 def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:

@@ -63,7 +63,8 @@ _IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$")
 
 @dataclass(frozen=True)
 class ImageRef:
-    """Where a base image placeholder really comes from. A digest, when known, wins over the tag."""
+    """Where a base image placeholder really comes from. With a digest, the image is pinned to it: the tag, when
+    given too, is kept for the reader (``repo:1.2.6@sha256:…``) but the runtime pulls by digest."""
 
     repository: str
     tag: str | None = None
@@ -82,15 +83,17 @@ class ImageRef:
     @property
     def reference(self) -> str:
         """The image reference as it appears in the rendered pod spec."""
-        return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
+        if self.digest:
+            return f"{self.repository}:{self.tag}@{self.digest}" if self.tag else f"{self.repository}@{self.digest}"
+        return f"{self.repository}:{self.tag}"
 
     def kustomize_entry(self, placeholder: str) -> dict[str, str]:
         """The Kustomize `images:` entry mapping `placeholder` to this image."""
         entry = {"name": placeholder, "newName": self.repository}
+        if self.tag:
+            entry["newTag"] = self.tag
         if self.digest:
             entry["digest"] = self.digest
-        else:
-            entry["newTag"] = self.tag
         return entry
 
 

@@ -1,4 +1,4 @@
-from .applications import Application, ApplicationVersion
+from .applications import Application, ApplicationComponent, ApplicationVersion
 from .change_requests import ChangeRequest
 from .clusters import Cluster
 from .instances import Instance
@@ -6,6 +6,7 @@ from .operations import Backup, Operation, RolloutSnapshot
 
 __all__ = [
     "Application",
+    "ApplicationComponent",
     "ApplicationVersion",
     "Backup",
     "ChangeRequest",

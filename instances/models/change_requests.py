@@ -95,6 +95,9 @@ class ChangeRequest(models.Model):
     result = models.TextField(_("result"), blank=True)
     # The result as a message to translate for each reader (see core.messages); ``result`` holds it in English.
     result_message = models.JSONField(_("result (translatable)"), null=True, blank=True, editable=False)
+    # Image placeholder -> {"repository", "tag", "digest"}: the version's images resolved at approval, so that
+    # what was approved is what runs, even if a tag is pushed again later.
+    images = models.JSONField(_("images"), default=dict, blank=True, editable=False)
     # What approving would change on the cluster, rendered once and kept with the key it was rendered for.
     preview = models.JSONField(_("preview"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)

@@ -86,6 +86,13 @@ class Instance(GuardedStatus):
     applied_images = models.JSONField(
         _("applied images"), default=dict, blank=True, editable=False, help_text=_("kind/name -> images last applied.")
     )
+    images = models.JSONField(
+        _("images"),
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text=_("Image placeholder -> repository, tag and digest the instance runs."),
+    )
     applied_objects = models.JSONField(
         _("applied objects"),
         default=dict,

@@ -52,6 +52,9 @@ class Operation(Timed, GuardedStatus):
         related_name="+",
         verbose_name=_("target version"),
     )
+    # The images the operation deploys (placeholder -> {"repository", "tag", "digest"}), from its request or, for
+    # a resync, from what the instance runs; empty means the version's tags (an application without registry).
+    images = models.JSONField(_("images"), default=dict, blank=True, editable=False)
     status = models.CharField(
         _("status"), max_length=16, choices=OperationStatus.choices, default=OperationStatus.QUEUED, db_index=True
     )

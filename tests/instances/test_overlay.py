@@ -206,7 +206,8 @@ def test_every_image_is_the_mapped_one(case):
     assert images == expected
     core = rendered.get("Deployment", "smile-core")["spec"]["template"]["spec"]["containers"][0]
     if spec.images["smile-core"].digest:
-        assert core["image"] == f"registry.example.org:5000/smile/smile-core@{digest('smile-core')}"
+        # pinned by digest; the tag stays in the reference for the reader
+        assert core["image"] == f"registry.example.org:5000/smile/smile-core:1.2.5@{digest('smile-core')}"
     else:
         assert core["image"] == "quay.example.org/smile/smile-core:1.2.4"
 
@@ -405,6 +406,7 @@ def test_write_overlay_writes_data_referencing_the_base(tmp_path):
     assert {
         "name": "smile-core",
         "newName": "registry.example.org:5000/smile/smile-core",
+        "newTag": "1.2.5",
         "digest": digest("smile-core"),
     } in (kustomization["images"])
     settings_patch = next(json.loads(p["patch"]) for p in kustomization["patches"] if "ConfigMap" in p["patch"])
@@ -511,14 +513,18 @@ def test_invalid_image_ref_raises_value_error(kwargs, message):
         ImageRef(**kwargs)
 
 
-def test_image_ref_digest_wins_over_tag():
+def test_image_ref_pins_the_digest_and_keeps_the_tag_for_the_reader():
     ref = ImageRef("quay.example.org/smile/core", tag="1.2.4", digest=digest("x"))
-    assert ref.reference == f"quay.example.org/smile/core@{digest('x')}"
+    assert ref.reference == f"quay.example.org/smile/core:1.2.4@{digest('x')}"
     assert ref.kustomize_entry("smile-core") == {
         "name": "smile-core",
         "newName": "quay.example.org/smile/core",
+        "newTag": "1.2.4",
         "digest": digest("x"),
     }
+    untagged = ImageRef("quay.example.org/smile/core", digest=digest("x"))
+    assert untagged.reference == f"quay.example.org/smile/core@{digest('x')}"
+    assert "newTag" not in untagged.kustomize_entry("smile-core")
 
 
 @pytest.mark.parametrize(
