@@ -7,20 +7,36 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin
 from core.admin_audit import AuditedAdminMixin
-from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Cluster, Instance, Operation
+from instances.models import (
+    Application,
+    ApplicationComponent,
+    ApplicationVersion,
+    Backup,
+    ChangeRequest,
+    Cluster,
+    Instance,
+    Operation,
+)
 
 
 class ApplicationVersionInline(admin.TabularInline):
     model = ApplicationVersion
     extra = 0
-    fields = ["version", "is_available", "released_at"]
+    fields = ["version", "is_available", "source", "deployable", "released_at"]
+    readonly_fields = ["source", "deployable"]
+
+
+class ApplicationComponentInline(admin.TabularInline):
+    model = ApplicationComponent
+    extra = 0
+    fields = ["component", "placeholder", "repository"]
 
 
 @admin.register(Application)
 class ApplicationAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "slug", "kustomize_base", "backup_cronjob"]
+    list_display = ["name", "slug", "kustomize_base", "backup_cronjob", "release_pattern", "scan_block_at"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [ApplicationVersionInline]
+    inlines = [ApplicationComponentInline, ApplicationVersionInline]
 
 
 @admin.register(Instance)
@@ -28,7 +44,7 @@ class InstanceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["slug", "organisation", "application", "current_version", "status", "cluster", "size", "drift"]
     list_filter = ["status", "application", "cluster", "size", "drift"]
     search_fields = ["slug", "hostname", "organisation__name"]
-    readonly_fields = ["status", "current_version", "drift", "drift_detail", "synced_at", "applied_images"]
+    readonly_fields = ["status", "current_version", "images", "drift", "drift_detail", "synced_at", "applied_images"]
     list_select_related = ["organisation", "application", "current_version", "cluster"]
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
-from core.models.organisations import requestable_organisations
+from core.models.organisations import is_maintainer, requestable_organisations
 from instances.models import Application, ApplicationVersion
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
 
@@ -105,7 +105,44 @@ def local_datetime(date: datetime.date, time: datetime.time) -> datetime.datetim
 
 class VersionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        return f"{obj.application.name} {obj.version}"
+        label = f"{obj.application.name} {obj.version}"
+        if not obj.deployable:
+            label = gettext("%(label)s (blocked by the scan policy)") % {"label": label}
+        return label
+
+
+class VersionPolicyMixin(forms.Form):
+    """Versions offered by the scan policy: deployable ones for everybody; a maintainer also sees the blocked ones
+    and may choose one with a reason (audited). The versions a user may not choose are kept to say why."""
+
+    override_reason = forms.CharField(
+        label=_("Reason for deploying a blocked version"),
+        required=False,
+        max_length=COMMENT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Only needed when the version chosen is blocked by the scan policy; it is audited."),
+    )
+
+    def offer_versions(self, user, versions) -> None:
+        versions = versions.select_related("application").order_by("application__name", "-sort_key")
+        self.may_override = user is not None and is_maintainer(user)
+        if self.may_override:
+            self.blocked_versions = []
+        else:
+            self.blocked_versions = list(versions.filter(deployable=False))
+            versions = versions.filter(deployable=True)
+            del self.fields["override_reason"]
+        self.fields["version"].queryset = versions
+
+    def clean(self):
+        cleaned = super().clean()
+        version = cleaned.get("version")
+        if version is not None and not version.deployable and not cleaned.get("override_reason", "").strip():
+            self.add_error("override_reason", _("Say why this blocked version should be deployed anyway."))
+        return cleaned
+
+    def override_kwargs(self) -> dict:
+        return {"override_reason": self.cleaned_data.get("override_reason", "")}
 
 
 def comment_field() -> forms.CharField:
@@ -118,7 +155,7 @@ def comment_field() -> forms.CharField:
     )
 
 
-class RequestCreateForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
+class RequestCreateForm(VersionPolicyMixin, ScheduleMixin, DomainErrorsMixin, forms.Form):
     """Ask for a new instance."""
 
     organisation = forms.ModelChoiceField(label=_("Organisation"), queryset=None, to_field_name="slug")
@@ -126,7 +163,10 @@ class RequestCreateForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
     slug = forms.CharField(label=_("Instance name"), max_length=SLUG_MAX_LENGTH, validators=[validate_dns_label])
     version = VersionChoiceField(label=_("Version"), queryset=None)
     comment = comment_field()
-    field_order = ["organisation", "application", "slug", "version", "scheduled_date", "scheduled_time", "comment"]
+    field_order = [
+        "organisation", "application", "slug", "version", "override_reason", "scheduled_date", "scheduled_time",
+        "comment",
+    ]  # fmt: skip
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -139,7 +179,7 @@ class RequestCreateForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
         self.fields["organisation"].queryset = organisations
         applications = Application.objects.order_by("name")
         self.fields["application"].queryset = applications
-        self.fields["version"].queryset = ApplicationVersion.objects.available().select_related("application")
+        self.offer_versions(user, ApplicationVersion.objects.available())
         # A choice with one option is no choice: send it hidden and keep the page short.
         for name, queryset in (("organisation", organisations), ("application", applications)):
             only = list(queryset[:2])
@@ -164,23 +204,24 @@ class RequestCreateForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
             "version": data["version"],
             "scheduled_for": data["scheduled_for"],
             "comment": data["comment"],
+            **self.override_kwargs(),
         }
 
 
-class RequestUpdateForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
+class RequestUpdateForm(VersionPolicyMixin, ScheduleMixin, DomainErrorsMixin, forms.Form):
     """Ask to upgrade an instance to a newer available version."""
 
     version = VersionChoiceField(label=_("New version"), queryset=None)
     comment = comment_field()
-    field_order = ["version", "scheduled_date", "scheduled_time", "comment"]
+    field_order = ["version", "override_reason", "scheduled_date", "scheduled_time", "comment"]
 
-    def __init__(self, *args, instance, **kwargs):
+    def __init__(self, *args, instance, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance = instance
         versions = ApplicationVersion.objects.available().filter(application=instance.application_id)
         if instance.current_version_id:
             versions = versions.filter(sort_key__gt=instance.current_version.sort_key)
-        self.fields["version"].queryset = versions.select_related("application")
+        self.offer_versions(user, versions)
         self.fields["version"].error_messages["invalid_choice"] = _(
             "Choose an available version newer than the current one."
         )
@@ -188,7 +229,12 @@ class RequestUpdateForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
 
     def domain_kwargs(self) -> dict:
         data = self.cleaned_data
-        return {"version": data["version"], "scheduled_for": data["scheduled_for"], "comment": data["comment"]}
+        return {
+            "version": data["version"],
+            "scheduled_for": data["scheduled_for"],
+            "comment": data["comment"],
+            **self.override_kwargs(),
+        }
 
 
 class RequestDeleteForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
@@ -232,6 +278,8 @@ class RequestBackupForm(DomainErrorsMixin, forms.Form):
 
 
 class ApproveForm(DomainErrorsMixin, forms.Form):
+    # Approving a version the scan policy blocks needs a reason: the domain asks for it as "reason".
+    domain_field_map = {"reason": "comment"}
     comment = forms.CharField(
         label=_("Comment (optional)"),
         required=False,

@@ -39,6 +39,8 @@ from .transport import Handler, Request, RequestRecord, Server
 logger = logging.getLogger(__name__)
 
 MAX_WATCH_SECONDS = 1800
+# How long stop() lets open watches send their last chunk before it closes every connection.
+STREAM_END_GRACE_SECONDS = 2.0
 _REASONS = {
     400: "BadRequest",
     403: "Forbidden",
@@ -90,6 +92,9 @@ class KubernetesEmulator:
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Open watch streams, so that stop() lets them send their last chunk before it closes the connections.
+        self._streams = 0
+        self._streams_changed = threading.Condition()
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_size)  # bounded for the sandbox
@@ -117,6 +122,8 @@ class KubernetesEmulator:
             return
         self._stopping.set()
         self.store.close()
+        with self._streams_changed:
+            self._streams_changed.wait_for(lambda: self._streams == 0, timeout=STREAM_END_GRACE_SECONDS)
         self._server.shutdown()
         with self._server.connections_lock:
             for connection in list(self._server.connections):
@@ -364,6 +371,17 @@ class KubernetesEmulator:
         start = request.param("resourceVersion")
         if start not in ("", "0") and not start.isdigit():
             raise bad_request(f"invalid resourceVersion {start!r}")
+        with self._streams_changed:
+            self._streams += 1
+        try:
+            self._stream_events(request, handler, rtype, namespace, matches, deadline, start)
+        finally:
+            with self._streams_changed:
+                self._streams -= 1
+                self._streams_changed.notify_all()
+        return 200
+
+    def _stream_events(self, request, handler, rtype, namespace, matches, deadline: float, start: str) -> None:
         handler.start_stream()
         if start in ("", "0") or request.flag("sendInitialEvents"):
             items, since = self.store.list(rtype, namespace, matches)
@@ -389,7 +407,6 @@ class KubernetesEmulator:
                 break
             self.store.wait_for_change(since, min(remaining, 5.0))
         handler.end_stream()
-        return 200
 
     @staticmethod
     def _visible_as(event, matches) -> str | None:

@@ -6,8 +6,10 @@ from rq import cron
 from instances.engine.dispatcher import dispatch
 from instances.engine.health import check_clusters
 from instances.engine.sync import sync_backups, sync_status
+from registry.sync import sync_registries
 
 cron.register(dispatch, queue_name="default", interval=settings.PORTAL_DISPATCH_INTERVAL, job_timeout=300)
 cron.register(sync_status, queue_name="sync", interval=settings.PORTAL_SYNC_INTERVAL, job_timeout=300)
 cron.register(sync_backups, queue_name="sync", interval=settings.PORTAL_SYNC_INTERVAL, job_timeout=300)
 cron.register(check_clusters, queue_name="sync", interval=300, job_timeout=120)
+cron.register(sync_registries, queue_name="sync", interval=settings.PORTAL_REGISTRY_SYNC_INTERVAL, job_timeout=600)

@@ -330,6 +330,9 @@ PORTAL_REGISTRY_SYNC_INTERVAL = env_int("PORTAL_REGISTRY_SYNC_INTERVAL", 900)
 PORTAL_REGISTRY_FAIL_SEVERITY = os.environ.get("PORTAL_REGISTRY_FAIL_SEVERITY", "critical")
 # The sandbox: with no cluster configured, `make run` starts an emulated Kubernetes API with simulated controllers.
 PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", default=DEBUG)
+# The demo's image registry (`make run`): a local Distribution server, its storage kept in this directory.
+PORTAL_DEMO_REGISTRY_PORT = env_int("PORTAL_DEMO_REGISTRY_PORT", 8091)
+PORTAL_DEMO_REGISTRY_DIR = Path(os.environ.get("PORTAL_DEMO_REGISTRY_DIR", BASE_DIR / "demo-registry"))
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -18,6 +18,7 @@ urlpatterns = [
     path("audit/", AuditListView.as_view(), name="audit_list"),
     path("jobs/", JobRunListView.as_view(), name="jobrun_list"),
     path("", include("instances.urls")),
+    path("", include("registry.urls")),
     path("api/", include(api.urls)),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

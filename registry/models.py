@@ -5,12 +5,13 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from core.crypto import EncryptedTextField
-from registry.choices import RegistryKind, ScanStatus
+from registry.choices import RegistryKind, ScanStatus, Severity
 
 
 def new_webhook_secret() -> str:
@@ -47,7 +48,7 @@ class Registry(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("registry:registry_detail", kwargs={"pk": self.pk})
+        return reverse("instances:registry_detail", kwargs={"pk": self.pk})
 
     @property
     def host(self) -> str:
@@ -119,6 +120,12 @@ class ImageTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repository.path}:{self.tag}"
+
+    @property
+    def serious_vulnerabilities(self) -> list[str]:
+        """Ids of the vulnerabilities that make the scan fail (``PORTAL_REGISTRY_FAIL_SEVERITY`` and above)."""
+        threshold = Severity.rank(settings.PORTAL_REGISTRY_FAIL_SEVERITY)
+        return [v["id"] for v in self.vulnerabilities or [] if Severity.rank(v.get("severity", "")) >= threshold]
 
 
 class TagOverwriteQuerySet(models.QuerySet):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from registry.choices import BlockingSeverity, ScanStatus, Severity
 
@@ -59,7 +60,11 @@ def describe(blocker: dict) -> str:
     elif code == "vulnerable":
         severity = blocker.get("block_at", BlockingSeverity.CRITICAL)
         label = BlockingSeverity(severity).label if severity in BlockingSeverity.values else severity
-        reason = _("%(n)d vulnerabilities at %(severity)s") % {"n": blocker.get("count", 0), "severity": label}
+        count = blocker.get("count", 0)
+        reason = ngettext("%(n)d vulnerability at %(severity)s", "%(n)d vulnerabilities at %(severity)s", count) % {
+            "n": count,
+            "severity": label,
+        }
     else:
         reason = _("scan result unknown")
     cves = blocker.get("cves") or []

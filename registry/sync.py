@@ -64,6 +64,9 @@ def _fields(remote: RemoteTag) -> dict:
 def sync_repository(repository: ImageRepository, client: RegistryClient | None = None) -> RepositorySync:
     """Read the repository's tags from its registry and store them; a failure is stored and returned, not raised."""
     result = RepositorySync(repository.reference)
+    # Another sync (a webhook's, say) may commit between this read and the lock below: what it wrote after this
+    # read began is newer than what this read holds, and is left alone.
+    read_at = timezone.now()
     try:
         client = client or client_for(repository.registry)
         remote = {tag.tag: tag for tag in client.tags(repository.path)}
@@ -82,6 +85,8 @@ def sync_repository(repository: ImageRepository, client: RegistryClient | None =
                 ImageTag.objects.create(repository=repository, tag=name, first_digest=found.digest, **fields)
                 result.added += 1
                 continue
+            if tag.last_seen_at > read_at:
+                continue
             if tag.digest != found.digest:
                 _overwritten(tag, tag.digest, found.digest)
                 result.overwritten += 1
@@ -91,7 +96,9 @@ def sync_repository(repository: ImageRepository, client: RegistryClient | None =
                     setattr(tag, key, value)
                 tag.save()
                 result.updated += 1
-        gone = [tag.pk for name, tag in known.items() if name not in remote and tag.present]
+        gone = [
+            tag.pk for name, tag in known.items() if name not in remote and tag.present and tag.last_seen_at <= read_at
+        ]
         result.removed = ImageTag.objects.filter(pk__in=gone).update(present=False)
         ImageRepository.objects.filter(pk=repository.pk).update(last_sync_at=timezone.now(), last_error="")
     return result
@@ -109,7 +116,11 @@ def _overwritten(tag: ImageTag, old: str, new: str) -> None:
 
 
 def sync_registry(registry: Registry, repositories=None) -> list[RepositorySync]:
-    """Sync ``repositories`` (default: all) of ``registry`` with one client, then tell the apps above."""
+    """Sync ``repositories`` (default: all) of ``registry`` with one client, then tell the apps above.
+
+    The registry's own last sync and error describe a sync of all its repositories: a webhook's sync of one
+    repository leaves them (and the errors of the others) as they are."""
+    whole = repositories is None
     repositories = list(repositories if repositories is not None else registry.repositories.all())
     for repository in repositories:
         repository.registry = registry  # no query per repository for its registry
@@ -119,8 +130,9 @@ def sync_registry(registry: Registry, repositories=None) -> list[RepositorySync]
         results = [RepositorySync(r.reference, error=str(error)) for r in repositories]
     else:
         results = [sync_repository(repository, client) for repository in repositories]
-    errors = [str(r) for r in results if r.error]
-    Registry.objects.filter(pk=registry.pk).update(last_sync_at=timezone.now(), last_error="\n".join(errors)[:4000])
+    if whole:
+        errors = [str(r) for r in results if r.error]
+        Registry.objects.filter(pk=registry.pk).update(last_sync_at=timezone.now(), last_error="\n".join(errors)[:4000])
     synced = [r.pk for r, result in zip(repositories, results, strict=True) if not result.error]
     if synced:
         tags_synced.send(sender=Registry, repository_ids=synced)
@@ -145,5 +157,23 @@ def sync_repository_job(repository_pk: int) -> str:
 
 
 def enqueue_repository_sync(repository: ImageRepository) -> None:
-    """Sync ``repository`` soon; a burst of pushes (or a replayed notification) runs one job per repository."""
+    """Sync ``repository`` soon, in the background (a replayed notification only costs one more sync)."""
     enqueue(sync_repository_job, repository.pk, queue="sync", job_id=f"registry-sync-{repository.pk}")
+
+
+def sync_registry_job(registry_pk: int) -> str:
+    """A maintainer's "sync now" of one registry."""
+    registry = Registry.objects.filter(pk=registry_pk).first()
+    if registry is None:
+        return "registry gone"
+    return "\n".join(str(r) for r in sync_registry(registry))
+
+
+def resolve_overwrite(ctx: AuditContext, overwrite: TagOverwrite) -> bool:
+    """A maintainer has dealt with a moved tag: the alert closes (audited). False when it was already closed."""
+    closed = TagOverwrite.objects.filter(pk=overwrite.pk, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=ctx.actor_label[:200]
+    )
+    if closed:
+        record(ctx, "registry.overwrite_resolved", overwrite.tag, after={"old_digest": overwrite.old_digest})
+    return bool(closed)

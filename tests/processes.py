@@ -4,10 +4,12 @@ each on its own database; and the waits with deadlines that go with them."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -42,6 +44,8 @@ class Portal:
     """The portal's environment for one database: run management commands, start and stop processes."""
 
     def __init__(self, database_url: str, **settings: str):
+        # seed_demo fills a demo registry and runportal serves it: a directory and a port of this portal's own.
+        self.directory = tempfile.mkdtemp(prefix="portal-")
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -52,6 +56,8 @@ class Portal:
             "PORTAL_LOG_LEVEL": "WARNING",
             "PYTHONIOENCODING": "utf-8",
             "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            "PORTAL_DEMO_REGISTRY_DIR": str(Path(self.directory) / "registry"),
+            "PORTAL_DEMO_REGISTRY_PORT": str(free_port()),
             **settings,
         }
         self.processes: list[subprocess.Popen] = []
@@ -90,6 +96,7 @@ class Portal:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def wait_for_http(url: str, seconds: float = 30) -> None:

@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import base64
 import datetime
-import gzip
-import hashlib
-import io
 import json
 import re
 import secrets
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import threading
 import time
@@ -31,7 +27,7 @@ import uuid
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from cryptography import x509
@@ -39,49 +35,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from registry.demo import DOCKER_MANIFEST, IMAGE_PARTS, OCI_MANIFEST, PLATFORM, ImagePusher, stop_process
 from tests.processes import free_port, wait_for_http
 
 BINARY = "/usr/bin/docker-registry"
 TIMEOUT = (5, 30)  # (connect, read) for every request the helper sends
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST)
 
-# The config and layer media types that go with each kind of image manifest.
-_IMAGE_PARTS = {
-    OCI_MANIFEST: ("application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip"),
-    DOCKER_MANIFEST: (
-        "application/vnd.docker.container.image.v1+json",
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    ),
-}
 # An index references image manifests of its own family (the way real multi-arch pushes do).
 _INDEX_CHILD = {OCI_INDEX: OCI_MANIFEST, DOCKER_MANIFEST_LIST: DOCKER_MANIFEST}
-_PLATFORM = {"architecture": "amd64", "os": "linux"}
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _layer(payload: bytes) -> tuple[bytes, bytes]:
-    """A gzipped tar holding one file with ``payload``: (uncompressed tar, gzip). Fixed mtimes make it reproducible,
-    so the same payload always gives the same digests."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo("payload")
-        info.size = len(payload)
-        info.mtime = 0
-        tar.addfile(info, io.BytesIO(payload))
-    uncompressed = raw.getvalue()
-    return uncompressed, gzip.compress(uncompressed, mtime=0)
 
 
 class TokenIssuer:
@@ -219,7 +188,7 @@ class TokenServer:
         self.server.server_close()  # the port is bound from the constructor on, started or not
 
 
-class LocalRegistry:
+class LocalRegistry(ImagePusher):
     """Debian's ``docker-registry`` (Distribution 2.8) on 127.0.0.1 and a free port, storing in a temporary
     directory that :meth:`stop` removes. ``url`` is its base URL; :meth:`push` and :meth:`delete` change it through
     the HTTP API. With ``token_auth=True``, every call needs a token from the :class:`TokenServer` it starts, which
@@ -231,14 +200,13 @@ class LocalRegistry:
     def __init__(self, *, token_auth: bool = False, users: dict[str, str] | None = None, binary: str = BINARY):
         if token_auth and not users:
             raise ValueError("token_auth needs at least one user (the helper pushes as the first)")
+        super().__init__()
         self.token_auth = token_auth
         self.users = dict(users or {})
         self.binary = binary
-        self.url = ""
         self.directory: Path | None = None
         self.process: subprocess.Popen | None = None
         self.token_server: TokenServer | None = None
-        self.session = requests.Session()
         self._tokens: dict[str, str] = {}  # repository -> the bearer token of the helper's own calls
 
     # --- life cycle -----------------------------------------------------------------------------------------
@@ -315,13 +283,7 @@ class LocalRegistry:
 
     def stop(self) -> None:
         """Terminate the registry (killed if it lingers), stop the token server and remove the storage."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self.process = None
         if self.token_server is not None:
             self.token_server.stop()
@@ -374,54 +336,7 @@ class LocalRegistry:
         response.raise_for_status()
         return response.json()["token"]
 
-    # --- pushing and deleting -------------------------------------------------------------------------------
-
-    def push_blob(self, repository: str, data: bytes) -> str:
-        """Upload ``data`` in one piece (POST opens the upload session, PUT with ``?digest=`` closes it)."""
-        digest = sha256(data)
-        opened = self.request("POST", f"/v2/{repository}/blobs/uploads/", repository=repository, expect=(202,))
-        # Location carries the upload's state in its query; requests appends digest to it. It may be relative.
-        location = urljoin(self.url + "/", opened.headers["Location"])
-        closed = self.request(
-            "PUT",
-            location,
-            params={"digest": digest},
-            data=data,
-            headers={"Content-Type": "application/octet-stream"},
-            repository=repository,
-            expect=(201,),
-        )
-        assert closed.headers.get("Docker-Content-Digest") == digest, closed.headers
-        return digest
-
-    def push_manifest(self, repository: str, tag: str | None, manifest: dict, media_type: str) -> str:
-        """PUT a manifest under ``tag`` (untagged, by its digest, when None); returns the ``Docker-Content-Digest``
-        the registry answered."""
-        body = json.dumps(manifest, indent=3).encode()
-        response = self.request(
-            "PUT",
-            f"/v2/{repository}/manifests/{tag or sha256(body)}",
-            data=body,
-            headers={"Content-Type": media_type},
-            repository=repository,
-            expect=(201,),
-        )
-        digest = response.headers["Docker-Content-Digest"]
-        assert digest == sha256(body), f"the registry answered {digest} for a manifest hashing to {sha256(body)}"
-        return digest
-
-    def _image_manifest(self, repository: str, payload: bytes, media_type: str) -> dict:
-        config_type, layer_type = _IMAGE_PARTS[media_type]
-        uncompressed, layer = _layer(payload)
-        config = json.dumps(
-            {**_PLATFORM, "config": {}, "rootfs": {"type": "layers", "diff_ids": [sha256(uncompressed)]}}
-        ).encode()
-        return {
-            "schemaVersion": 2,
-            "mediaType": media_type,
-            "config": {"mediaType": config_type, "size": len(config), "digest": self.push_blob(repository, config)},
-            "layers": [{"mediaType": layer_type, "size": len(layer), "digest": self.push_blob(repository, layer)}],
-        }
+    # --- pushing (the upload itself is ImagePusher's) and deleting -----------------------------------------
 
     def _descriptor(self, repository: str, digest: str) -> dict:
         """An index entry for a manifest already in ``repository``: its type and size as the registry has them."""
@@ -436,7 +351,7 @@ class LocalRegistry:
             "mediaType": head.headers["Content-Type"],
             "size": int(head.headers["Content-Length"]),
             "digest": digest,
-            "platform": _PLATFORM,
+            "platform": PLATFORM,
         }
 
     def push(
@@ -455,15 +370,13 @@ class LocalRegistry:
         already pushed to ``repository``; without them it first pushes, untagged, an image of its family made from
         ``payload``.
         """
-        if media_type in _IMAGE_PARTS:
-            return self.push_manifest(
-                repository, tag, self._image_manifest(repository, payload, media_type), media_type
-            )
+        if media_type in IMAGE_PARTS:
+            return self.push_manifest(repository, tag, self.image_manifest(repository, payload, media_type), media_type)
         if media_type not in _INDEX_CHILD:
             raise ValueError(f"unsupported manifest media type {media_type}")
         if not references:
             child_type = _INDEX_CHILD[media_type]
-            child = self._image_manifest(repository, payload, child_type)
+            child = self.image_manifest(repository, payload, child_type)
             references = [self.push_manifest(repository, None, child, child_type)]
         index = {
             "schemaVersion": 2,

@@ -30,18 +30,27 @@ class WebUrlField(serializers.Field):
 
 
 class ApplicationSerializer(PortalModelSerializer):
-    """An application of the catalog with its available versions, newest first."""
+    """An application of the catalog with its deployable versions, newest first, and the available versions its
+    scan policy blocks, with why (only a maintainer may request those, with a reason)."""
 
     url = serializers.HyperlinkedIdentityField(view_name="application-detail", lookup_field="slug")
     versions = serializers.SerializerMethodField()
+    blocked_versions = serializers.SerializerMethodField()
 
     class Meta:
         model = Application
-        fields = ["id", "url", "slug", "name", "description", "versions"]
+        fields = ["id", "url", "slug", "name", "description", "versions", "blocked_versions"]
 
     def get_versions(self, application) -> list[str]:
         # The view prefetches them into ``available_versions``, already ordered newest first.
-        return [version.version for version in application.available_versions]
+        return [version.version for version in application.available_versions if version.deployable]
+
+    def get_blocked_versions(self, application) -> list[dict]:
+        return [
+            {"version": version.version, "blockers": version.blocker_lines, "detail": version.blockers}
+            for version in application.available_versions
+            if not version.deployable
+        ]
 
 
 class InstanceSerializer(PortalModelSerializer):
@@ -122,13 +131,13 @@ class ChangeRequestSerializer(PortalModelSerializer):
 KIND_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     RequestKind.CREATE: {
         "required": ("organisation", "application", "slug", "version"),
-        "optional": ("scheduled_for",),
+        "optional": ("scheduled_for", "override_reason"),
     },
-    RequestKind.UPDATE: {"required": ("instance", "version"), "optional": ("scheduled_for",)},
+    RequestKind.UPDATE: {"required": ("instance", "version"), "optional": ("scheduled_for", "override_reason")},
     RequestKind.DELETE: {"required": ("instance",), "optional": ("scheduled_for",)},
     RequestKind.BACKUP: {"required": ("instance",), "optional": ()},
 }
-REFERENCE_FIELDS = ("organisation", "application", "slug", "instance", "version", "scheduled_for")
+REFERENCE_FIELDS = ("organisation", "application", "slug", "instance", "version", "scheduled_for", "override_reason")
 
 
 class ChangeRequestFileSerializer(serializers.Serializer):
@@ -148,6 +157,8 @@ class ChangeRequestFileSerializer(serializers.Serializer):
     version = StrictCharField(required=False, allow_null=True, max_length=60)
     scheduled_for = PortalDateTimeField(required=False, allow_null=True)
     comment = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
+    # A maintainer deploying a version the scan policy blocks says why (audited).
+    override_reason = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=2000)
 
     default_error_messages = {
         "not_found": _("%(name)s not found."),
@@ -214,11 +225,17 @@ class ChangeRequestFileSerializer(serializers.Serializer):
                 slug=data["slug"],
                 version=data["version"],
                 scheduled_for=data.get("scheduled_for"),
+                override_reason=data.get("override_reason") or "",
                 **common,
             )
         if kind == RequestKind.UPDATE:
             return request_update(
-                ctx, data["instance"], version=data["version"], scheduled_for=data.get("scheduled_for"), **common
+                ctx,
+                data["instance"],
+                version=data["version"],
+                scheduled_for=data.get("scheduled_for"),
+                override_reason=data.get("override_reason") or "",
+                **common,
             )
         if kind == RequestKind.DELETE:
             return request_delete(ctx, data["instance"], scheduled_for=data.get("scheduled_for"), **common)

@@ -16,6 +16,7 @@ from .instances import (
     RequestDeleteView,
     RequestUpdateView,
 )
+from .registry import OverwriteResolveView, RegistryDetailView, RegistryListView, RegistrySyncView
 
 __all__ = [
     "ClusterCheckView",
@@ -25,6 +26,10 @@ __all__ = [
     "InstanceResyncView",
     "InstanceRolloutView",
     "OperationDetailView",
+    "OverwriteResolveView",
+    "RegistryDetailView",
+    "RegistryListView",
+    "RegistrySyncView",
     "RequestApproveView",
     "RequestBackupView",
     "RequestCancelView",

@@ -122,7 +122,8 @@ class RequestActionView(RequestDetailView):
             except NotAllowed as exc:
                 raise PermissionDenied(str(exc.message)) from exc
             except (ValidationError, DomainError) as exc:
-                if getattr(exc, "field", None) in form.fields:
+                field = getattr(exc, "field", None)
+                if getattr(form, "domain_field_map", {}).get(field, field) in form.fields:
                     form.add_domain_error(exc)
                 else:
                     messages.error(request, error_text(exc))

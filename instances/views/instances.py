@@ -12,7 +12,7 @@ from core.views import FilteredListView
 from instances import workflow
 from instances.filtersets import InstanceFilterSet
 from instances.forms import RequestBackupForm, RequestCreateForm, RequestDeleteForm, RequestUpdateForm
-from instances.models import Instance
+from instances.models import ApplicationVersion, Instance
 from instances.queries import (
     backup_overdue,
     instance_audit_events,
@@ -21,10 +21,12 @@ from instances.queries import (
     instances_with_last_request,
 )
 from instances.views.base import DomainFormView
+from registry.models import TagOverwrite
 
 INSTANCE_RELATED = ("organisation", "application", "current_version", "cluster")
 LAST_OPERATIONS = 10
 LAST_BACKUPS = 30
+NEWER_VERSIONS = 10
 
 
 class InstanceListView(FilteredListView):
@@ -68,7 +70,21 @@ class InstanceDetailView(LoginRequiredMixin, DetailView):
         context["backups"] = list(instance.backups.order_by("-started_at", "-id")[:LAST_BACKUPS])
         context["backup_overdue"] = backup_overdue(instance)
         context["backup_max_age_hours"] = settings.PORTAL_BACKUP_MAX_AGE_HOURS
+        context["images"] = sorted((instance.images or {}).items())
+        digests = [ref["digest"] for ref in (instance.images or {}).values() if ref.get("digest")]
+        context["overwrites"] = list(
+            TagOverwrite.objects.open().filter(old_digest__in=digests).select_related("tag__repository__registry")
+        ) if digests else []  # fmt: skip
+        context["newer_versions"] = newer_versions(instance) if instance.accepts_requests else []
         return context
+
+
+def newer_versions(instance: Instance) -> list[ApplicationVersion]:
+    """The available versions newer than the one the instance runs, newest first (deployable or with blockers)."""
+    versions = ApplicationVersion.objects.available().filter(application=instance.application_id)
+    if instance.current_version_id:
+        versions = versions.filter(sort_key__gt=instance.current_version.sort_key)
+    return list(versions.order_by("-sort_key")[:NEWER_VERSIONS])
 
 
 class RequestCreateView(DomainFormView):
@@ -118,6 +134,9 @@ class InstanceRequestView(DomainFormView):
 class RequestUpdateView(InstanceRequestView):
     template_name = "instances/request_update.html"
     form_class = RequestUpdateForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
 
     def perform(self, form, ctx):
         return workflow.request_update(ctx, self.instance, **form.domain_kwargs())

@@ -110,6 +110,8 @@ def test_inline_changes_are_audited_with_the_old_values(client, superuser, smile
     version = versions["1.2.4"]
     data = {"name": smile.name, "slug": smile.slug, "description": "", "kustomize_base": smile.kustomize_base,
             "images": json.dumps(smile.images), "backup_cronjob": smile.backup_cronjob,
+            "release_pattern": smile.release_pattern, "scan_block_at": smile.scan_block_at,
+            "components-TOTAL_FORMS": "0", "components-INITIAL_FORMS": "0",
             "versions-TOTAL_FORMS": "3", "versions-INITIAL_FORMS": "3"}  # fmt: skip
     for index, row in enumerate(smile.versions.order_by("-sort_key")):
         data[f"versions-{index}-id"] = row.pk

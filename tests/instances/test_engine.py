@@ -417,8 +417,9 @@ def test_periodic_jobs_are_registered():
     scheduler = CronScheduler(connection=get_queue("default").connection)
     scheduler.load_config_from_file("portal.cron")
     jobs = {job.func.__name__: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dispatch", "sync_status", "sync_backups", "check_clusters"}
+    assert set(jobs) == {"dispatch", "sync_status", "sync_backups", "check_clusters", "sync_registries"}
     assert jobs["dispatch"].interval <= 30
+    assert (jobs["sync_registries"].queue_name, jobs["sync_registries"].interval) == ("sync", 900)
 
 
 def test_a_permanent_error_mid_upgrade_does_not_leave_the_instance_upgrading(

@@ -108,7 +108,9 @@ def test_a_failure_after_the_apply_records_the_version_the_cluster_was_given(
 
 def test_the_status_sync_flags_images_that_are_not_the_recorded_version(deployed, kube_emulator, cluster, versions):
     # The record says 1.2.5 while the cluster runs 1.2.4's images (and the applied images agree with the cluster).
-    Instance.objects.filter(pk=deployed.pk).update(current_version=versions["1.2.5"])
+    # The record is the version and the images pinned for it.
+    images = deployed.application.image_refs("1.2.5")
+    Instance.objects.filter(pk=deployed.pk).update(current_version=versions["1.2.5"], images=images)
     sync_cluster(cluster)
     instance = Instance.objects.get(pk=deployed.pk)
     assert instance.drift

@@ -15,6 +15,8 @@ def entries():
     text = (LOCALE / "django.po").read_text()
     for block in text.split("\n\n"):
         flags = " ".join(line for line in block.splitlines() if line.startswith("#,"))
+        if "msgid_plural" in block:
+            flags += " plural"
         msgid = "".join(re.findall(r'^(?:msgid|msgid_plural)? ?"(.*)"$', block.split("msgstr")[0], re.M))
         msgstr = "".join(re.findall(r'"(.*)"$', "msgstr".join(block.split("msgstr")[1:]), re.M))
         if "msgid" in block:
@@ -31,9 +33,18 @@ def test_every_message_is_translated_and_none_is_fuzzy():
 def test_the_compiled_catalogue_is_up_to_date():
     with (LOCALE / "django.mo").open("rb") as handle:
         catalogue = gettext.GNUTranslations(handle)
-    stale = [msgid for msgid, msgstr, _f in entries() if msgid and "\\" not in msgid and "msgid_plural" not in msgid
+    stale = [msgid for msgid, msgstr, flags in entries() if msgid and "\\" not in msgid and "plural" not in flags
              and catalogue.gettext(msgid) == msgid and msgstr != msgid]  # fmt: skip
     assert stale == [], "run `make messages` to compile the catalogue"
+
+
+def test_plural_messages_are_compiled():
+    with (LOCALE / "django.mo").open("rb") as handle:
+        catalogue = gettext.GNUTranslations(handle)
+    singular = "%(n)d vulnerability at %(severity)s"
+    assert catalogue.ngettext(singular, "%(n)d vulnerabilities at %(severity)s", 2) == (
+        "%(n)d vulnérabilités de gravité %(severity)s"
+    )
 
 
 @pytest.mark.parametrize(("english", "french"), [("Approve", "Approuver"), ("Instances", "Instances")])

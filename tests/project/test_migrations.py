@@ -45,9 +45,12 @@ print(json.dumps({
 
 def migrate_and_read(database_url: str) -> dict:
     portal = Portal(database_url, PORTAL_ENCRYPTION_KEYS=ENCRYPTION_KEY)
-    portal.manage("migrate", "--noinput", timeout=300)
-    portal.manage("migrate", "--check")
-    return json.loads(portal.manage("shell", "-c", CHECK).strip().splitlines()[-1])
+    try:
+        portal.manage("migrate", "--noinput", timeout=300)
+        portal.manage("migrate", "--check")
+        return json.loads(portal.manage("shell", "-c", CHECK).strip().splitlines()[-1])
+    finally:
+        portal.stop()
 
 
 def assert_everything_kept(state: dict) -> None:

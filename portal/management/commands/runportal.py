@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from instances.management.commands.seed_demo import DEMO_PASSWORD, UNIVERSITIES
+from registry.demo import BINARY, DemoRegistryServer
 
 # Every program: restarted when it exits, stopped with its whole process group, output on the terminal.
 PROGRAM = """
@@ -64,8 +65,14 @@ class Command(BaseCommand):
     @staticmethod
     def programs(addr: str, sandbox_port: int | None) -> dict[str, str]:
         manage = f"{sys.executable} {settings.BASE_DIR / 'manage.py'}"
-        guarded = f"{sys.executable} -m portal.procguard {manage}"
+        guard = f"{sys.executable} -m portal.procguard"
+        guarded = f"{guard} {manage}"
         programs = {}
+        # The demo registry that seed_demo filled, served from the same storage (absent when seed_demo skipped it).
+        demo_registry = DemoRegistryServer(settings.PORTAL_DEMO_REGISTRY_DIR, settings.PORTAL_DEMO_REGISTRY_PORT)
+        if demo_registry.config_path.exists() and shutil.which(BINARY):
+            demo_registry.write_config()
+            programs["registry"] = f"{guard} {' '.join(demo_registry.command())}"
         if sandbox_port is not None:
             programs["sandbox"] = f"{guarded} runsandbox --port {sandbox_port}"
         programs.update(
