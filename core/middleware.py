@@ -89,3 +89,32 @@ class DatabaseBusyMiddleware:
             response = HttpResponse(render_to_string("503.html", {"message": message}), status=503)
         response["Retry-After"] = str(self.RETRY_AFTER)
         return response
+
+
+class ApiBodyLimitMiddleware:
+    """Refuse an API request whose body is larger than ``PORTAL_API_MAX_BODY_BYTES`` with a JSON 413, unread.
+
+    Django's own limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``) guards forms, but DRF's parsers read the raw stream,
+    which that limit does not cover. The declared length is checked before anything is read.
+    """
+
+    prefix = "/api/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(self.prefix):
+            return self.get_response(request)
+        from django.http import JsonResponse
+        from django.utils.translation import gettext as _
+
+        limit = settings.PORTAL_API_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse({"detail": _("Invalid Content-Length header.")}, status=400)
+        if length > limit:
+            message = _("The request body is too large: at most %(limit)d bytes.") % {"limit": limit}
+            return JsonResponse({"detail": message}, status=413)
+        return self.get_response(request)

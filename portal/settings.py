@@ -77,7 +77,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_rq",
     "allauth",
@@ -102,6 +104,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.ApiBodyLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
@@ -229,15 +232,66 @@ if OIDC_SERVER_URL:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Personal tokens, hashed at rest: `Authorization: Bearer <token>` (or `Token <token>`).
+        "core.api.auth.PersonalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "core.api.auth.TokenScopePermission",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PortalPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("PORTAL_API_ANON_RATE", "60/minute"),
+        "user": os.environ.get("PORTAL_API_USER_RATE", "1200/minute"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Personal API tokens (django-rest-knox, our own model): only a SHA-512 digest and a 15-character prefix are stored.
+KNOX_TOKEN_MODEL = "core.ApiToken"
+REST_KNOX = {
+    "TOKEN_TTL": None,  # each token chooses its expiry (or none) when it is created
+    "TOKEN_PREFIX": "sp_",  # recognisable in a leaked file or a secret scanner
+    "AUTH_HEADER_PREFIX": "Bearer",
+}
+# Failed token attempts from one client address: at most this many per window before 429.
+PORTAL_API_TOKEN_FAILURES = env_int("PORTAL_API_TOKEN_FAILURES", 20)
+PORTAL_API_TOKEN_FAILURE_WINDOW = env_int("PORTAL_API_TOKEN_FAILURE_WINDOW", 300)
+# The API refuses bodies larger than this (413) and JSON nested deeper than this (400).
+PORTAL_API_MAX_BODY_BYTES = env_int("PORTAL_API_MAX_BODY_BYTES", 2 * 1024 * 1024)
+PORTAL_API_MAX_JSON_DEPTH = env_int("PORTAL_API_MAX_JSON_DEPTH", 20)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SaaS Portal API",
+    "DESCRIPTION": "Instances of shared applications for universities: requests, approvals, rollouts, backups.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "InstanceStatusEnum": "instances.choices.InstanceStatus",
+        "RequestStatusEnum": "instances.choices.RequestStatus",
+        "RequestKindEnum": "instances.choices.RequestKind",
+        "OperationStatusEnum": "instances.choices.OperationStatus",
+        "OperationKindEnum": "instances.choices.OperationKind",
+        "BackupStatusEnum": "instances.choices.BackupStatus",
+        "RolloutStateEnum": "instances.choices.RolloutState",
+    },
 }
 
 LANGUAGE_CODE = "en"
@@ -333,6 +387,19 @@ PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", default=DEBUG)
 # The demo's image registry (`make run`): a local Distribution server, its storage kept in this directory.
 PORTAL_DEMO_REGISTRY_PORT = env_int("PORTAL_DEMO_REGISTRY_PORT", 8091)
 PORTAL_DEMO_REGISTRY_DIR = Path(os.environ.get("PORTAL_DEMO_REGISTRY_DIR", BASE_DIR / "demo-registry"))
+# The legacy instruction file (README, "The instruction file"): a bigger file is refused whole, nothing imported.
+PORTAL_INSTRUCTIONS_MAX_BYTES = env_int("PORTAL_INSTRUCTIONS_MAX_BYTES", 256 * 1024)
+PORTAL_INSTRUCTIONS_MAX_LINES = env_int("PORTAL_INSTRUCTIONS_MAX_LINES", 1000)
+# Slug of the application that `C` lines create; empty: the only application of the catalogue.
+PORTAL_INSTRUCTIONS_APPLICATION = os.environ.get("PORTAL_INSTRUCTIONS_APPLICATION", "")
+# Git sources of instruction files: how often the periodic job looks for due sources, each git call's time limit,
+# the transports a source URL may use, and where each poll makes its scratch repository (deleted after the poll).
+PORTAL_INSTRUCTIONS_POLL_TICK = env_int("PORTAL_INSTRUCTIONS_POLL_TICK", 60)
+PORTAL_INSTRUCTIONS_GIT_TIMEOUT = env_int("PORTAL_INSTRUCTIONS_GIT_TIMEOUT", 60)
+PORTAL_INSTRUCTIONS_GIT_PROTOCOLS = env_list("PORTAL_INSTRUCTIONS_GIT_PROTOCOLS", "https,ssh,file")
+PORTAL_INSTRUCTIONS_GIT_DIR = Path(
+    os.environ.get("PORTAL_INSTRUCTIONS_GIT_DIR", Path(os.environ.get("TMPDIR", "/tmp")) / "saas-portal-git")
+)
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

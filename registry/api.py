@@ -1,6 +1,7 @@
 """The registry's API: the tag check CI pipelines call before they push."""
 
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -15,12 +16,32 @@ class TagCheckQuery(serializers.Serializer):
     tag = serializers.CharField(max_length=128)
 
 
+class TagCheckResult(serializers.Serializer):
+    repository = serializers.CharField()
+    tag = serializers.CharField()
+    exists = serializers.BooleanField()
+    digest = serializers.CharField(allow_null=True, help_text="sha256:… when the tag exists")
+
+
+class ErrorDetail(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class TagCheckView(APIView):
     """``GET ?repository=host/path&tag=1.2.7`` -> ``{"exists": bool, "digest": str|null}``, asked of the registry
     now. 400 for a malformed question, 404 for a registry the portal does not know, 502 when it cannot answer."""
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        parameters=[TagCheckQuery],
+        responses={
+            200: TagCheckResult,
+            400: OpenApiResponse(description="A malformed question: the fields in error, or `detail`."),
+            404: ErrorDetail,
+            502: ErrorDetail,
+        },
+    )
     def get(self, request):
         query = TagCheckQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -1,4 +1,5 @@
-"""URLs of the registry app that need no page of the instances app: push webhooks and the CI tag check."""
+"""URLs of the registry app that need no page of the instances app: push webhooks, and the CI tag check (mounted
+under the API by the project's URL map)."""
 
 from django.urls import path
 
@@ -9,5 +10,8 @@ app_name = "registry_api"
 
 urlpatterns = [
     path("registry/hooks/<int:pk>/", RegistryWebhookView.as_view(), name="webhook"),
-    path("api/registry/check/", TagCheckView.as_view(), name="tag_check"),
+]
+
+api_urlpatterns = [
+    path("registry/check/", TagCheckView.as_view(), name="registry-check"),
 ]

@@ -5,6 +5,7 @@ from importlib import import_module
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.utils import translation
 
 from core.choices import MAINTAINERS_GROUP, MembershipRole
@@ -30,6 +31,8 @@ def _fast_tests(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Throttling and failed-token counters live in the cache: each test starts with none.
+    cache.clear()
 
 
 def make_user(username: str, *, email: str | None = None, maintainer: bool = False):

@@ -4,7 +4,7 @@ from django.db import models
 from rest_framework import serializers
 
 from core.api.fields import UTCDateTimeField
-from core.models import AuditEvent, Membership, Organisation
+from core.models import ApiToken, AuditEvent, Membership, Organisation
 from core.models.organisations import is_maintainer
 
 
@@ -77,3 +77,28 @@ class AuditEventSerializer(PortalModelSerializer):
         if request is None or not is_maintainer(request.user):
             data.pop("ip_address", None)
         return data
+
+
+class ApiTokenSerializer(PortalModelSerializer):
+    """A personal API token as listed: never the token itself (the portal does not have it), only its prefix."""
+
+    user = serializers.CharField(source="user.username", read_only=True)
+    prefix = serializers.CharField(source="token_key", read_only=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", read_only=True, allow_null=True)
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "user",
+            "name",
+            "prefix",
+            "read_only",
+            "created",
+            "expiry",
+            "last_used_at",
+            "revoked_at",
+            "revoked_by",
+            "active",
+        ]

@@ -1,5 +1,6 @@
 from .audit import AuditEvent
 from .jobs import JobRun, JobRunStatus
 from .organisations import Membership, Organisation
+from .tokens import ApiToken
 
-__all__ = ["AuditEvent", "JobRun", "JobRunStatus", "Membership", "Organisation"]
+__all__ = ["ApiToken", "AuditEvent", "JobRun", "JobRunStatus", "Membership", "Organisation"]

@@ -8,8 +8,8 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from instances.choices import InstanceStatus, RequestKind, RequestSource, RequestStatus
-from instances.models import ChangeRequest, Instance
+from instances.choices import InstanceStatus, OperationKind, OperationStatus, RequestKind, RequestSource, RequestStatus
+from instances.models import ChangeRequest, Instance, Operation
 
 
 class InstanceFilterSet(django_filters.FilterSet):
@@ -47,3 +47,16 @@ class ChangeRequestFilterSet(django_filters.FilterSet):
         """``open=true``: not finished yet; ``open=false``: rejected, cancelled, succeeded or failed."""
         open_statuses = Q(status__in=RequestStatus.open())
         return queryset.filter(open_statuses if value else ~open_statuses)
+
+
+class OperationFilterSet(django_filters.FilterSet):
+    """``?instance=<slug>&kind=&status=`` (kind and status may repeat), ``request=<id>``."""
+
+    instance = django_filters.CharFilter(field_name="instance__slug")
+    kind = django_filters.MultipleChoiceFilter(choices=OperationKind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=OperationStatus.choices)
+    request = django_filters.NumberFilter(field_name="request_id")
+
+    class Meta:
+        model = Operation
+        fields = ["instance", "kind", "status", "request"]

@@ -6,6 +6,8 @@ querysets, then hands over to the domain (``instances.workflow``); it never save
 """
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import PortalDateTimeField, StrictCharField
@@ -16,6 +18,7 @@ from instances.models import Application, ApplicationVersion, ChangeRequest, Ins
 from instances.workflow import request_backup, request_create, request_delete, request_update
 
 
+@extend_schema_field(OpenApiTypes.URI)
 class WebUrlField(serializers.Field):
     """The absolute address of the object's page in the portal, for links in CI logs."""
 

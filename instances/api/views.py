@@ -5,6 +5,7 @@ serializer, make one domain call, and let the API's exception handler turn domai
 """
 
 from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 from core.api.mixins import SafeLookupMixin
 from core.audit import AuditContext
 from instances import workflow
+from instances.api.engine import BackupSerializer, RolloutSerializer
 from instances.api.filtersets import ChangeRequestFilterSet, InstanceFilterSet
 from instances.api.serializers import (
     ApplicationSerializer,
@@ -20,7 +22,8 @@ from instances.api.serializers import (
     InstanceSerializer,
     ReviewSerializer,
 )
-from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
+from instances.choices import OperationStatus
+from instances.models import Application, ApplicationVersion, ChangeRequest, Instance, Operation
 
 
 class ApplicationViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
@@ -38,7 +41,11 @@ class ApplicationViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class InstanceViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
-    """Instances of the caller's organisations (every one for maintainers); another organisation's is 404."""
+    """Instances of the caller's organisations (every one for maintainers); another organisation's is 404.
+
+    ``…/rollout/`` gives every workload's ready/desired replicas and the operation at work; ``…/backups/`` the
+    history of its timemachine, newest first.
+    """
 
     serializer_class = InstanceSerializer
     filterset_class = InstanceFilterSet
@@ -48,6 +55,28 @@ class InstanceViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
         return Instance.objects.visible_to(self.request.user).select_related(
             "organisation", "application", "current_version"
         )
+
+    @extend_schema(responses=RolloutSerializer)
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def rollout(self, request, slug=None):
+        """The rollout of one instance, as the last status sync saw it."""
+        instance = self.get_object()
+        instance.snapshots = list(instance.rollout_snapshots.order_by("kind", "component"))
+        instance.current_operation = (
+            Operation.objects.filter(instance=instance, status__in=OperationStatus.active())
+            .select_related("instance", "target_version")
+            .defer("log", "manifests", "diff", "traceback")
+            .first()
+        )
+        return Response(RolloutSerializer(instance, context=self.get_serializer_context()).data)
+
+    @extend_schema(responses=BackupSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, serializer_class=BackupSerializer)
+    def backups(self, request, slug=None):
+        """The backups of one instance, newest first (paginated)."""
+        instance = self.get_object()
+        page = self.paginate_queryset(instance.backups.order_by("-started_at", "-id"))
+        return self.get_paginated_response(BackupSerializer(page, many=True).data)
 
 
 class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

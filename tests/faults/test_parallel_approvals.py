@@ -14,7 +14,7 @@ COUNT = 20
 
 SETUP = f"""
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from core.models import ApiToken
 from core.audit import AuditContext
 from instances import workflow
 from instances.models import ApplicationVersion, Instance
@@ -29,7 +29,7 @@ for i in range({COUNT}):
         hostname=f"parallel-{{i}}.test", current_version=template.current_version, status="running")
     ids.append(workflow.request_update(AuditContext(user=admin, label="admin-unistra"), instance,
         version=smile_version).pk)
-token = Token.objects.get_or_create(user=get_user_model().objects.get(username="maintainer"))[0].key
+token = ApiToken.objects.create(user=get_user_model().objects.get(username="maintainer"), name="parallel")[1]
 print(token, *ids)
 """
 
@@ -37,7 +37,7 @@ print(token, *ids)
 def approve_all(url: str, token: str, ids: list[str]) -> list[int]:
     def approve(pk: str) -> int:
         request = urllib.request.Request(
-            f"{url}/api/requests/{pk}/approve/", data=json.dumps({"reason": "parallel"}).encode(), method="POST",
+            f"{url}/api/v1/requests/{pk}/approve/", data=json.dumps({"reason": "parallel"}).encode(), method="POST",
             headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
         )  # fmt: skip
         try:

@@ -75,7 +75,7 @@ class Visitor(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
-            for path in ("/accounts/login/", "/health/", "/api/"):
+            for path in ("/accounts/login/", "/health/", "/api/v1/"):
                 try:
                     with urllib.request.urlopen(self.url + path, timeout=10) as answer:
                         self.answers.append(answer.status)

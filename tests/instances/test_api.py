@@ -6,12 +6,11 @@ import zoneinfo
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.api.exceptions import exception_handler
 from core.errors import Conflict, InvalidTransition, NotAllowed
-from core.models import AuditEvent
+from core.models import ApiToken, AuditEvent
 from instances.choices import InstanceStatus, RequestKind, RequestSource, RequestStatus
 from instances.models import ApplicationVersion, ChangeRequest, Instance
 from instances.workflow import request_backup, request_update
@@ -21,20 +20,21 @@ PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 CREATE = {"kind": "create", "organisation": "unistra", "application": "smile", "slug": "smile-x", "version": "1.2.6"}
 UPDATE = {"kind": "update", "instance": "smile-unistra", "version": "1.2.6"}
 LIST_ENDPOINTS = [
-    "/api/organisations/",
-    "/api/memberships/",
-    "/api/applications/",
-    "/api/instances/",
-    "/api/requests/",
-    "/api/audit/",
+    "/api/v1/organisations/",
+    "/api/v1/memberships/",
+    "/api/v1/applications/",
+    "/api/v1/instances/",
+    "/api/v1/requests/",
+    "/api/v1/audit/",
 ]
 
 
 def token_client(user) -> APIClient:
     """A client that authenticates as ``user`` with a real token, as a CI pipeline would."""
     client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    # Marked as used just now, so that the once-a-minute "last used" write does not count in query counts.
+    _token, secret = ApiToken.objects.create(user=user, name="tests", last_used_at=timezone.now())
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
 
 
@@ -66,18 +66,18 @@ def slugs(response) -> list[str]:
 # --- authentication ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/api/", *LIST_ENDPOINTS, "/api/instances/smile-unistra/"])
+@pytest.mark.parametrize("url", ["/api/v1/", *LIST_ENDPOINTS, "/api/v1/instances/smile-unistra/"])
 def test_anonymous_is_refused_with_json(db, url):
     response = APIClient().get(url)
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"
-    assert response["WWW-Authenticate"] == "Token"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert "detail" in response.json()
 
 
 def test_anonymous_cannot_file_a_request(instance_unistra, versions):
     response = APIClient().post(
-        "/api/requests/", {"kind": "update", "instance": "smile-unistra", "version": "1.2.6"}, format="json"
+        "/api/v1/requests/", {"kind": "update", "instance": "smile-unistra", "version": "1.2.6"}, format="json"
     )
     assert response.status_code == 401
     assert not ChangeRequest.objects.exists()
@@ -86,7 +86,7 @@ def test_anonymous_cannot_file_a_request(instance_unistra, versions):
 def test_bad_token_is_401(admin_unistra):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
-    response = client.get("/api/instances/")
+    response = client.get("/api/v1/instances/")
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid token."}
 
@@ -95,26 +95,38 @@ def test_token_of_inactive_user_is_401(admin_unistra):
     client = token_client(admin_unistra)
     admin_unistra.is_active = False
     admin_unistra.save()
-    assert client.get("/api/instances/").status_code == 401
+    assert client.get("/api/v1/instances/").status_code == 401
 
 
 def test_token_authenticates_and_root_lists_every_endpoint(as_user, admin_unistra):
-    response = as_user(admin_unistra).get("/api/")
+    response = as_user(admin_unistra).get("/api/v1/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"organisations", "memberships", "applications", "instances", "requests", "audit"}
-    assert body["requests"] == "http://testserver/api/requests/"
+    assert {
+        "organisations",
+        "memberships",
+        "applications",
+        "instances",
+        "requests",
+        "operations",
+        "audit",
+        "tokens",
+        "registry-check",
+        "schema",
+        "docs",
+    } <= set(body)
+    assert body["requests"] == "http://testserver/api/v1/requests/"
 
 
 def test_session_authentication_works(client, admin_unistra, instance_unistra):
     assert client.login(username="admin-unistra", password=PASSWORD)
-    assert slugs(client.get("/api/instances/")) == ["smile-unistra"]
+    assert slugs(client.get("/api/v1/instances/")) == ["smile-unistra"]
 
 
 def test_session_post_needs_csrf_token(admin_unistra, instance_unistra, versions):
     client = APIClient(enforce_csrf_checks=True)
     client.login(username="admin-unistra", password=PASSWORD)
-    response = client.post("/api/requests/", {"kind": "backup", "instance": "smile-unistra"}, format="json")
+    response = client.post("/api/v1/requests/", {"kind": "backup", "instance": "smile-unistra"}, format="json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     assert not ChangeRequest.objects.exists()
@@ -124,20 +136,20 @@ def test_session_post_needs_csrf_token(admin_unistra, instance_unistra, versions
 
 
 def test_organisations_are_scoped(as_user, admin_unistra, unicaen, maintainer):
-    assert slugs(as_user(admin_unistra).get("/api/organisations/")) == ["unistra"]
-    assert slugs(as_user(maintainer).get("/api/organisations/")) == ["unicaen", "unistra"]
+    assert slugs(as_user(admin_unistra).get("/api/v1/organisations/")) == ["unistra"]
+    assert slugs(as_user(maintainer).get("/api/v1/organisations/")) == ["unicaen", "unistra"]
 
 
 def test_organisation_detail_of_another_organisation_is_404(as_user, admin_unistra, unicaen):
     client = as_user(admin_unistra)
-    assert client.get("/api/organisations/unicaen/").status_code == 404
-    response = client.get("/api/organisations/unistra/")
+    assert client.get("/api/v1/organisations/unicaen/").status_code == 404
+    response = client.get("/api/v1/organisations/unistra/")
     assert response.status_code == 200
     assert response.json()["name"] == "Université de Strasbourg"
 
 
 def test_memberships_show_only_own_organisations(as_user, admin_unistra, viewer_unistra, admin_unicaen):
-    response = as_user(admin_unistra).get("/api/memberships/")
+    response = as_user(admin_unistra).get("/api/v1/memberships/")
     assert response.status_code == 200
     users = sorted((m["user"], m["organisation"]["slug"], m["role"]) for m in response.json()["results"])
     assert users == [("admin-unistra", "unistra", "admin"), ("viewer-unistra", "unistra", "viewer")]
@@ -147,11 +159,11 @@ def test_application_lists_available_versions_newest_first(as_user, viewer_unist
     ApplicationVersion.objects.create(application=smile, version="1.2.10")
     ApplicationVersion.objects.create(application=smile, version="1.3.0-rc1", is_available=False)
     client = as_user(viewer_unistra)
-    response = client.get("/api/applications/smile/")
+    response = client.get("/api/v1/applications/smile/")
     assert response.status_code == 200
     assert response.json()["versions"] == ["1.2.10", "1.2.6", "1.2.5", "1.2.4"]
-    assert "smile" in slugs(client.get("/api/applications/"))
-    assert client.get("/api/applications/nope/").status_code == 404
+    assert "smile" in slugs(client.get("/api/v1/applications/"))
+    assert client.get("/api/v1/applications/nope/").status_code == 404
 
 
 # --- instances -----------------------------------------------------------------------------------------------
@@ -160,21 +172,21 @@ def test_application_lists_available_versions_newest_first(as_user, viewer_unist
 def test_instances_are_scoped_to_the_callers_organisations(
     as_user, admin_unistra, maintainer, instance_unistra, instance_unicaen
 ):
-    assert slugs(as_user(admin_unistra).get("/api/instances/")) == ["smile-unistra"]
-    assert slugs(as_user(maintainer).get("/api/instances/")) == ["smile-unicaen", "smile-unistra"]
+    assert slugs(as_user(admin_unistra).get("/api/v1/instances/")) == ["smile-unistra"]
+    assert slugs(as_user(maintainer).get("/api/v1/instances/")) == ["smile-unicaen", "smile-unistra"]
 
 
 def test_instance_detail(as_user, viewer_unistra, instance_unistra, instance_unicaen):
     client = as_user(viewer_unistra)
-    assert client.get("/api/instances/smile-unicaen/").status_code == 404
-    response = client.get("/api/instances/smile-unistra/")
+    assert client.get("/api/v1/instances/smile-unicaen/").status_code == 404
+    response = client.get("/api/v1/instances/smile-unistra/")
     assert response.status_code == 200
     body = response.json()
     assert body["organisation"] == {"slug": "unistra", "name": "Université de Strasbourg"}
     assert body["application"] == "smile"
     assert body["current_version"] == "1.2.4"
     assert (body["status"], body["status_display"]) == ("running", "Running")
-    assert body["url"] == "http://testserver/api/instances/smile-unistra/"
+    assert body["url"] == "http://testserver/api/v1/instances/smile-unistra/"
 
 
 @pytest.mark.parametrize(
@@ -189,24 +201,24 @@ def test_instance_detail(as_user, viewer_unistra, instance_unistra, instance_uni
     ],
 )
 def test_instance_filters(as_user, maintainer, instance_unistra, instance_unicaen, query, expected):
-    assert slugs(as_user(maintainer).get(f"/api/instances/?{query}")) == expected
+    assert slugs(as_user(maintainer).get(f"/api/v1/instances/?{query}")) == expected
 
 
 def test_instance_filter_on_an_invisible_organisation_is_empty(as_user, admin_unistra, instance_unicaen):
-    assert slugs(as_user(admin_unistra).get("/api/instances/?organisation=unicaen")) == []
+    assert slugs(as_user(admin_unistra).get("/api/v1/instances/?organisation=unicaen")) == []
 
 
 @pytest.mark.parametrize(
     ("query", "field"), [("status=explode", "status"), ("organisation=uni%00stra", "organisation")]
 )
 def test_instance_filter_with_a_bad_value_is_400(as_user, maintainer, query, field):
-    response = as_user(maintainer).get(f"/api/instances/?{query}")
+    response = as_user(maintainer).get(f"/api/v1/instances/?{query}")
     assert response.status_code == 400
     assert field in response.json()
 
 
 def test_instance_lookup_with_a_nul_byte_is_404(as_user, maintainer, instance_unistra):
-    assert as_user(maintainer).get("/api/instances/smile%00unistra/").status_code == 404
+    assert as_user(maintainer).get("/api/v1/instances/smile%00unistra/").status_code == 404
 
 
 # --- reading requests ----------------------------------------------------------------------------------------
@@ -214,7 +226,7 @@ def test_instance_lookup_with_a_nul_byte_is_404(as_user, maintainer, instance_un
 
 def test_requests_are_scoped(as_user, admin_unistra, maintainer, update_unistra, update_unicaen):
     def ids(client, query=""):
-        response = client.get(f"/api/requests/{query}")
+        response = client.get(f"/api/v1/requests/{query}")
         assert response.status_code == 200
         return [item["id"] for item in response.json()["results"]]
 
@@ -226,13 +238,13 @@ def test_requests_are_scoped(as_user, admin_unistra, maintainer, update_unistra,
     assert ids(maintainer_client, "?kind=backup") == []
     assert ids(maintainer_client, "?status=submitted&kind=update") == [update_unicaen.pk, update_unistra.pk]
     assert ids(maintainer_client, "?status=approved") == []
-    assert as_user(maintainer).get("/api/requests/?kind=explode").status_code == 400
+    assert as_user(maintainer).get("/api/v1/requests/?kind=explode").status_code == 400
 
 
 def test_request_detail(as_user, admin_unistra, update_unistra, update_unicaen):
     client = as_user(admin_unistra)
-    assert client.get(f"/api/requests/{update_unicaen.pk}/").status_code == 404
-    response = client.get(f"/api/requests/{update_unistra.pk}/")
+    assert client.get(f"/api/v1/requests/{update_unicaen.pk}/").status_code == 404
+    response = client.get(f"/api/v1/requests/{update_unistra.pk}/")
     assert response.status_code == 200
     body = response.json()
     assert body["organisation"] == {"slug": "unistra", "name": "Université de Strasbourg"}
@@ -247,7 +259,7 @@ def test_request_detail(as_user, admin_unistra, update_unistra, update_unicaen):
 def test_request_dates_are_returned_in_utc(as_user, admin_unistra, instance_unistra, versions):
     when = future(20).astimezone(PARIS).replace(hour=12, minute=0, second=0)
     change = request_update(ctx(admin_unistra), instance_unistra, version=versions["1.2.6"], scheduled_for=when)
-    body = as_user(admin_unistra).get(f"/api/requests/{change.pk}/").json()
+    body = as_user(admin_unistra).get(f"/api/v1/requests/{change.pk}/").json()
     assert body["scheduled_for"] == when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -257,7 +269,7 @@ def test_request_dates_are_returned_in_utc(as_user, admin_unistra, instance_unis
 def test_file_a_create_request(as_user, admin_unistra, unistra, versions):
     when = future(30)
     response = as_user(admin_unistra).post(
-        "/api/requests/",
+        "/api/v1/requests/",
         {
             "kind": "create",
             "organisation": "unistra",
@@ -293,7 +305,7 @@ def test_file_a_create_request(as_user, admin_unistra, unistra, versions):
     ],
 )
 def test_file_a_request_on_an_instance(as_user, admin_unistra, instance_unistra, payload, kind, version):
-    response = as_user(admin_unistra).post("/api/requests/", {**payload, "instance": "smile-unistra"}, format="json")
+    response = as_user(admin_unistra).post("/api/v1/requests/", {**payload, "instance": "smile-unistra"}, format="json")
     assert response.status_code == 201, response.content
     change = ChangeRequest.objects.get(pk=response.json()["id"])
     assert (change.kind, change.instance, change.source) == (kind, instance_unistra, RequestSource.API)
@@ -306,7 +318,7 @@ def test_naive_schedule_is_read_in_the_portal_time_zone(settings, as_user, admin
     settings.TIME_ZONE = "Asia/Tokyo"
     day = future(15).date()
     response = as_user(admin_unistra).post(
-        "/api/requests/",
+        "/api/v1/requests/",
         {"kind": "update", "instance": "smile-unistra", "version": "1.2.6", "scheduled_for": f"{day}T12:00:00"},
         format="json",
     )
@@ -321,7 +333,7 @@ def test_naive_schedule_skipped_or_repeated_by_a_clock_change_is_400(
     settings, as_user, admin_unistra, instance_unistra, versions, wall_clock
 ):
     settings.TIME_ZONE = "Europe/Paris"
-    response = as_user(admin_unistra).post("/api/requests/", {**UPDATE, "scheduled_for": wall_clock}, format="json")
+    response = as_user(admin_unistra).post("/api/v1/requests/", {**UPDATE, "scheduled_for": wall_clock}, format="json")
     assert response.status_code == 400
     assert response.json() == {"scheduled_for": ['Invalid datetime for the timezone "Europe/Paris".']}
 
@@ -329,7 +341,7 @@ def test_naive_schedule_skipped_or_repeated_by_a_clock_change_is_400(
 def test_schedule_with_an_offset_is_kept(as_user, admin_unistra, instance_unistra, versions):
     day = future(15).date()
     response = as_user(admin_unistra).post(
-        "/api/requests/",
+        "/api/v1/requests/",
         {"kind": "delete", "instance": "smile-unistra", "scheduled_for": f"{day}T12:00:00-05:00"},
         format="json",
     )
@@ -376,7 +388,7 @@ def test_schedule_with_an_offset_is_kept(as_user, admin_unistra, instance_unistr
 def test_invalid_input_is_400_naming_the_field(settings, as_user, admin_unistra, instance_unistra, payload, fields):
     settings.TIME_ZONE = "Europe/Paris"
     ApplicationVersion.objects.create(application=instance_unistra.application, version="1.2.3-old", is_available=False)
-    response = as_user(admin_unistra).post("/api/requests/", payload, format="json")
+    response = as_user(admin_unistra).post("/api/v1/requests/", payload, format="json")
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == "application/json"
     assert set(response.json()) == fields
@@ -386,14 +398,14 @@ def test_invalid_input_is_400_naming_the_field(settings, as_user, admin_unistra,
 
 @pytest.mark.parametrize("body", ["{not json", "[]", '"create"', "null", "42"])
 def test_junk_body_is_400(as_user, admin_unistra, body):
-    response = as_user(admin_unistra).post("/api/requests/", body, content_type="application/json")
+    response = as_user(admin_unistra).post("/api/v1/requests/", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()
     assert not ChangeRequest.objects.exists()
 
 
 def test_form_encoded_body_is_accepted(as_user, admin_unistra, instance_unistra):
-    response = as_user(admin_unistra).post("/api/requests/", {"kind": "backup", "instance": "smile-unistra"})
+    response = as_user(admin_unistra).post("/api/v1/requests/", {"kind": "backup", "instance": "smile-unistra"})
     assert response.status_code == 201
     assert ChangeRequest.objects.get().kind == RequestKind.BACKUP
 
@@ -401,12 +413,12 @@ def test_form_encoded_body_is_accepted(as_user, admin_unistra, instance_unistra)
 def test_invisible_and_missing_references_read_the_same(as_user, admin_unicaen, instance_unistra, versions):
     """Another organisation's instance or organisation is "not found", worded exactly as a missing one."""
     client = as_user(admin_unicaen)
-    hidden = client.post("/api/requests/", {"kind": "backup", "instance": "smile-unistra"}, format="json")
-    missing = client.post("/api/requests/", {"kind": "backup", "instance": "no-such"}, format="json")
+    hidden = client.post("/api/v1/requests/", {"kind": "backup", "instance": "smile-unistra"}, format="json")
+    missing = client.post("/api/v1/requests/", {"kind": "backup", "instance": "no-such"}, format="json")
     assert hidden.status_code == missing.status_code == 400
     assert hidden.json() == missing.json() == {"instance": ["Instance not found."]}
-    hidden = client.post("/api/requests/", {**CREATE, "organisation": "unistra"}, format="json")
-    missing = client.post("/api/requests/", {**CREATE, "organisation": "no-such"}, format="json")
+    hidden = client.post("/api/v1/requests/", {**CREATE, "organisation": "unistra"}, format="json")
+    missing = client.post("/api/v1/requests/", {**CREATE, "organisation": "no-such"}, format="json")
     assert hidden.status_code == missing.status_code == 400
     assert hidden.json() == missing.json() == {"organisation": ["Organisation not found."]}
     assert not ChangeRequest.objects.exists()
@@ -414,17 +426,17 @@ def test_invisible_and_missing_references_read_the_same(as_user, admin_unicaen, 
 
 def test_viewer_cannot_file_a_request(as_user, viewer_unistra, instance_unistra, versions):
     client = as_user(viewer_unistra)
-    response = client.post("/api/requests/", UPDATE, format="json")
+    response = client.post("/api/v1/requests/", UPDATE, format="json")
     assert response.status_code == 403
     assert "functional admins" in response.json()["detail"]
-    response = client.post("/api/requests/", CREATE, format="json")
+    response = client.post("/api/v1/requests/", CREATE, format="json")
     assert response.status_code == 403
     assert not ChangeRequest.objects.exists()
 
 
 def test_maintainer_files_for_any_organisation(as_user, maintainer, instance_unicaen):
     response = as_user(maintainer).post(
-        "/api/requests/", {"kind": "delete", "instance": "smile-unicaen"}, format="json"
+        "/api/v1/requests/", {"kind": "delete", "instance": "smile-unicaen"}, format="json"
     )
     assert response.status_code == 201
     assert response.json()["organisation"]["slug"] == "unicaen"
@@ -432,7 +444,7 @@ def test_maintainer_files_for_any_organisation(as_user, maintainer, instance_uni
 
 def test_conflicting_open_request_is_409_naming_it(as_user, admin_unistra, update_unistra):
     response = as_user(admin_unistra).post(
-        "/api/requests/", {"kind": "delete", "instance": "smile-unistra"}, format="json"
+        "/api/v1/requests/", {"kind": "delete", "instance": "smile-unistra"}, format="json"
     )
     assert response.status_code == 409
     assert response["Content-Type"] == "application/json"
@@ -445,7 +457,7 @@ def test_second_backup_is_409(as_user, admin_unistra, instance_unistra, settings
     settings.PORTAL_BACKUP_NEEDS_APPROVAL = True
     request_backup(ctx(admin_unistra), instance_unistra)
     response = as_user(admin_unistra).post(
-        "/api/requests/", {"kind": "backup", "instance": "smile-unistra"}, format="json"
+        "/api/v1/requests/", {"kind": "backup", "instance": "smile-unistra"}, format="json"
     )
     assert response.status_code == 409
     assert "already pending" in response.json()["detail"]
@@ -453,15 +465,15 @@ def test_second_backup_is_409(as_user, admin_unistra, instance_unistra, settings
 
 def test_request_on_a_deleted_instance_is_409(as_user, admin_unistra, instance_unistra):
     Instance.objects.filter(pk=instance_unistra.pk).update(status=InstanceStatus.DELETED)
-    response = as_user(admin_unistra).post("/api/requests/", UPDATE, format="json")
+    response = as_user(admin_unistra).post("/api/v1/requests/", UPDATE, format="json")
     assert response.status_code == 409
     assert "deleted" in response.json()["detail"]
 
 
 def test_requests_endpoint_does_not_allow_put_or_delete(as_user, admin_unistra, update_unistra):
     client = as_user(admin_unistra)
-    assert client.put(f"/api/requests/{update_unistra.pk}/", UPDATE, format="json").status_code == 405
-    assert client.delete(f"/api/requests/{update_unistra.pk}/").status_code == 405
+    assert client.put(f"/api/v1/requests/{update_unistra.pk}/", UPDATE, format="json").status_code == 405
+    assert client.delete(f"/api/v1/requests/{update_unistra.pk}/").status_code == 405
     assert ChangeRequest.objects.get().status == RequestStatus.SUBMITTED
 
 
@@ -469,7 +481,9 @@ def test_requests_endpoint_does_not_allow_put_or_delete(as_user, admin_unistra, 
 
 
 def test_maintainer_approves(as_user, maintainer, update_unistra):
-    response = as_user(maintainer).post(f"/api/requests/{update_unistra.pk}/approve/", {"reason": "ok"}, format="json")
+    response = as_user(maintainer).post(
+        f"/api/v1/requests/{update_unistra.pk}/approve/", {"reason": "ok"}, format="json"
+    )
     assert response.status_code == 200, response.content
     assert (response.json()["status"], response.json()["reviewer"]) == ("approved", "maintainer")
     update_unistra.refresh_from_db()
@@ -480,13 +494,13 @@ def test_maintainer_approves(as_user, maintainer, update_unistra):
 
 def test_approving_a_request_for_later_schedules_it(as_user, admin_unistra, maintainer, instance_unistra, versions):
     change = request_update(ctx(admin_unistra), instance_unistra, version=versions["1.2.6"], scheduled_for=future(5))
-    response = as_user(maintainer).post(f"/api/requests/{change.pk}/approve/", format="json")
+    response = as_user(maintainer).post(f"/api/v1/requests/{change.pk}/approve/", format="json")
     assert response.status_code == 200
     assert response.json()["status"] == "scheduled"
 
 
 def test_functional_admin_cannot_approve(as_user, admin_unistra, update_unistra):
-    response = as_user(admin_unistra).post(f"/api/requests/{update_unistra.pk}/approve/", format="json")
+    response = as_user(admin_unistra).post(f"/api/v1/requests/{update_unistra.pk}/approve/", format="json")
     assert response.status_code == 403
     assert "maintainers" in response.json()["detail"]
     update_unistra.refresh_from_db()
@@ -495,9 +509,9 @@ def test_functional_admin_cannot_approve(as_user, admin_unistra, update_unistra)
 
 def test_maintainer_cannot_approve_own_request(as_user, maintainer, instance_unistra, versions):
     client = as_user(maintainer)
-    filed = client.post("/api/requests/", UPDATE, format="json")
+    filed = client.post("/api/v1/requests/", UPDATE, format="json")
     assert filed.status_code == 201
-    response = client.post(f"/api/requests/{filed.json()['id']}/approve/", format="json")
+    response = client.post(f"/api/v1/requests/{filed.json()['id']}/approve/", format="json")
     assert response.status_code == 403
     assert "own request" in response.json()["detail"]
     assert ChangeRequest.objects.get().status == RequestStatus.SUBMITTED
@@ -505,7 +519,9 @@ def test_maintainer_cannot_approve_own_request(as_user, maintainer, instance_uni
 
 @pytest.mark.parametrize("verb", ["approve", "reject", "cancel"])
 def test_actions_on_another_organisations_request_are_404(as_user, admin_unistra, update_unicaen, verb):
-    response = as_user(admin_unistra).post(f"/api/requests/{update_unicaen.pk}/{verb}/", {"reason": "x"}, format="json")
+    response = as_user(admin_unistra).post(
+        f"/api/v1/requests/{update_unicaen.pk}/{verb}/", {"reason": "x"}, format="json"
+    )
     assert response.status_code == 404
     update_unicaen.refresh_from_db()
     assert update_unicaen.status == RequestStatus.SUBMITTED
@@ -514,15 +530,18 @@ def test_actions_on_another_organisations_request_are_404(as_user, admin_unistra
 @pytest.mark.parametrize("pk", ["999999", "abc", "99999999999999999999999"])
 def test_a_missing_request_is_a_json_404(as_user, maintainer, pk):
     client = as_user(maintainer)
-    for response in (client.get(f"/api/requests/{pk}/"), client.post(f"/api/requests/{pk}/approve/", format="json")):
+    for response in (
+        client.get(f"/api/v1/requests/{pk}/"),
+        client.post(f"/api/v1/requests/{pk}/approve/", format="json"),
+    ):
         assert response.status_code == 404
         assert set(response.json()) == {"detail"}
 
 
 def test_second_approval_is_409(as_user, maintainer, maintainer2, update_unistra):
     """Two maintainers press "approve" on the same page: the second one is told it is too late."""
-    first = as_user(maintainer).post(f"/api/requests/{update_unistra.pk}/approve/", format="json")
-    second = as_user(maintainer2).post(f"/api/requests/{update_unistra.pk}/approve/", format="json")
+    first = as_user(maintainer).post(f"/api/v1/requests/{update_unistra.pk}/approve/", format="json")
+    second = as_user(maintainer2).post(f"/api/v1/requests/{update_unistra.pk}/approve/", format="json")
     assert first.status_code == 200
     assert second.status_code == 409
     assert second.json()["detail"] == f"Request #{update_unistra.pk} is Approved and cannot become Approved."
@@ -533,7 +552,7 @@ def test_second_approval_is_409(as_user, maintainer, maintainer2, update_unistra
 
 def test_approving_a_rejected_request_is_409(as_user, maintainer, maintainer2, update_unistra):
     update_unistra.reject(ctx(maintainer2), "no")
-    response = as_user(maintainer).post(f"/api/requests/{update_unistra.pk}/approve/", format="json")
+    response = as_user(maintainer).post(f"/api/v1/requests/{update_unistra.pk}/approve/", format="json")
     assert response.status_code == 409
     update_unistra.refresh_from_db()
     assert update_unistra.status == RequestStatus.REJECTED
@@ -541,7 +560,7 @@ def test_approving_a_rejected_request_is_409(as_user, maintainer, maintainer2, u
 
 @pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}, {"reason": 123}, {"reason": None}])
 def test_reject_needs_a_reason(as_user, maintainer, update_unistra, body):
-    response = as_user(maintainer).post(f"/api/requests/{update_unistra.pk}/reject/", body, format="json")
+    response = as_user(maintainer).post(f"/api/v1/requests/{update_unistra.pk}/reject/", body, format="json")
     assert response.status_code == 400
     assert set(response.json()) == {"reason"}
     update_unistra.refresh_from_db()
@@ -550,7 +569,7 @@ def test_reject_needs_a_reason(as_user, maintainer, update_unistra, body):
 
 def test_maintainer_rejects_with_a_reason(as_user, maintainer, update_unistra):
     response = as_user(maintainer).post(
-        f"/api/requests/{update_unistra.pk}/reject/", {"reason": "Not during exams"}, format="json"
+        f"/api/v1/requests/{update_unistra.pk}/reject/", {"reason": "Not during exams"}, format="json"
     )
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["reason"]) == ("rejected", "Not during exams")
@@ -558,21 +577,23 @@ def test_maintainer_rejects_with_a_reason(as_user, maintainer, update_unistra):
 
 
 def test_functional_admin_cannot_reject(as_user, admin_unistra, update_unistra):
-    response = as_user(admin_unistra).post(f"/api/requests/{update_unistra.pk}/reject/", {"reason": "x"}, format="json")
+    response = as_user(admin_unistra).post(
+        f"/api/v1/requests/{update_unistra.pk}/reject/", {"reason": "x"}, format="json"
+    )
     assert response.status_code == 403
     update_unistra.refresh_from_db()
     assert update_unistra.status == RequestStatus.SUBMITTED
 
 
 def test_requester_cancels(as_user, admin_unistra, update_unistra):
-    response = as_user(admin_unistra).post(f"/api/requests/{update_unistra.pk}/cancel/", {"reason": "oops"})
+    response = as_user(admin_unistra).post(f"/api/v1/requests/{update_unistra.pk}/cancel/", {"reason": "oops"})
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
     assert AuditEvent.objects.filter(action="request.cancelled", target_id=str(update_unistra.pk)).exists()
 
 
 def test_other_member_cannot_cancel(as_user, viewer_unistra, update_unistra):
-    response = as_user(viewer_unistra).post(f"/api/requests/{update_unistra.pk}/cancel/", format="json")
+    response = as_user(viewer_unistra).post(f"/api/v1/requests/{update_unistra.pk}/cancel/", format="json")
     assert response.status_code == 403
     update_unistra.refresh_from_db()
     assert update_unistra.status == RequestStatus.SUBMITTED
@@ -580,13 +601,13 @@ def test_other_member_cannot_cancel(as_user, viewer_unistra, update_unistra):
 
 def test_cancelling_a_finished_request_is_409(as_user, admin_unistra, update_unistra):
     update_unistra.cancel(ctx(admin_unistra))
-    response = as_user(admin_unistra).post(f"/api/requests/{update_unistra.pk}/cancel/", format="json")
+    response = as_user(admin_unistra).post(f"/api/v1/requests/{update_unistra.pk}/cancel/", format="json")
     assert response.status_code == 409
     assert "Cancelled" in response.json()["detail"]
 
 
 def test_actions_refuse_get(as_user, maintainer, update_unistra):
-    assert as_user(maintainer).get(f"/api/requests/{update_unistra.pk}/approve/").status_code == 405
+    assert as_user(maintainer).get(f"/api/v1/requests/{update_unistra.pk}/approve/").status_code == 405
     update_unistra.refresh_from_db()
     assert update_unistra.status == RequestStatus.SUBMITTED
 
@@ -596,14 +617,14 @@ def test_actions_refuse_get(as_user, maintainer, update_unistra):
 
 def test_audit_is_scoped_and_filterable(as_user, admin_unistra, maintainer, update_unistra, update_unicaen):
     client = as_user(admin_unistra)
-    response = client.get("/api/audit/")
+    response = client.get("/api/v1/audit/")
     assert response.status_code == 200
     results = response.json()["results"]
     assert [e["target_id"] for e in results] == [str(update_unistra.pk)]
     assert results[0]["organisation"]["slug"] == "unistra"
     assert "ip_address" not in results[0]
     unicaen_event = AuditEvent.objects.get(target_id=str(update_unicaen.pk))
-    assert client.get(f"/api/audit/{unicaen_event.pk}/").status_code == 404
+    assert client.get(f"/api/v1/audit/{unicaen_event.pk}/").status_code == 404
 
     maintainer_client = as_user(maintainer)
     for query, count in [
@@ -613,16 +634,16 @@ def test_audit_is_scoped_and_filterable(as_user, admin_unistra, maintainer, upda
         ("?action=request.submitted", 2),
         ("?action=request.approved", 0),
     ]:
-        assert maintainer_client.get(f"/api/audit/{query}").json()["count"] == count, query
-    detail = maintainer_client.get(f"/api/audit/{unicaen_event.pk}/").json()
+        assert maintainer_client.get(f"/api/v1/audit/{query}").json()["count"] == count, query
+    detail = maintainer_client.get(f"/api/v1/audit/{unicaen_event.pk}/").json()
     assert detail["ip_address"] == "127.0.0.1"
 
 
 def test_audit_is_read_only(as_user, maintainer, update_unistra):
     event = AuditEvent.objects.get()
     client = as_user(maintainer)
-    assert client.post("/api/audit/", {"action": "x"}, format="json").status_code == 405
-    assert client.delete(f"/api/audit/{event.pk}/").status_code == 405
+    assert client.post("/api/v1/audit/", {"action": "x"}, format="json").status_code == 405
+    assert client.delete(f"/api/v1/audit/{event.pk}/").status_code == 405
     assert AuditEvent.objects.filter(pk=event.pk, action="request.submitted").exists()
 
 
@@ -648,7 +669,10 @@ def test_exception_handler_turns_domain_errors_into_json(exc, status, data):
 
 def test_domain_error_response_is_json_even_for_a_browser(as_user, admin_unistra, update_unistra):
     response = as_user(admin_unistra).post(
-        "/api/requests/", {"kind": "delete", "instance": "smile-unistra"}, format="json", HTTP_ACCEPT="application/json"
+        "/api/v1/requests/",
+        {"kind": "delete", "instance": "smile-unistra"},
+        format="json",
+        HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 409
     assert response["Content-Type"] == "application/json"
@@ -700,10 +724,10 @@ def test_instance_list_queries_do_not_grow_with_rows(
 ):
     client = as_user(admin_unistra)
     bulk_instances(5, unistra, smile, versions["1.2.4"])
-    few = count_queries(client, "/api/instances/?limit=500", django_assert_max_num_queries)
+    few = count_queries(client, "/api/v1/instances/?limit=500", django_assert_max_num_queries)
     Instance.objects.all().delete()
     bulk_instances(100, unistra, smile, versions["1.2.5"])
-    many = count_queries(client, "/api/instances/?limit=500", django_assert_max_num_queries)
+    many = count_queries(client, "/api/v1/instances/?limit=500", django_assert_max_num_queries)
     assert (few[1], many[1]) == (5, 100)
     assert few[0] == many[0]
 
@@ -713,9 +737,9 @@ def test_request_list_queries_do_not_grow_with_rows(
 ):
     client = as_user(admin_unistra)
     bulk_requests(5, instance_unistra, admin_unistra, maintainer)
-    few = count_queries(client, "/api/requests/?limit=500", django_assert_max_num_queries)
+    few = count_queries(client, "/api/v1/requests/?limit=500", django_assert_max_num_queries)
     bulk_requests(95, instance_unistra, admin_unistra, maintainer)
-    many = count_queries(client, "/api/requests/?limit=500", django_assert_max_num_queries)
+    many = count_queries(client, "/api/v1/requests/?limit=500", django_assert_max_num_queries)
     assert (few[1], many[1]) == (5, 100)
     assert few[0] == many[0]
 
@@ -725,12 +749,12 @@ def test_audit_and_application_list_queries_do_not_grow_with_rows(
 ):
     client = as_user(maintainer)
     request_backup(ctx(admin_unistra), instance_unistra).cancel(ctx(admin_unistra))
-    few_audit = count_queries(client, "/api/audit/?limit=500", django_assert_max_num_queries)
-    few_apps = count_queries(client, "/api/applications/?limit=500", django_assert_max_num_queries)
+    few_audit = count_queries(client, "/api/v1/audit/?limit=500", django_assert_max_num_queries)
+    few_apps = count_queries(client, "/api/v1/applications/?limit=500", django_assert_max_num_queries)
     for i in range(5):
         request_backup(ctx(admin_unistra), instance_unistra).cancel(ctx(admin_unistra))
         ApplicationVersion.objects.create(application=smile, version=f"2.0.{i}")
-    many_audit = count_queries(client, "/api/audit/?limit=500", django_assert_max_num_queries)
-    many_apps = count_queries(client, "/api/applications/?limit=500", django_assert_max_num_queries)
+    many_audit = count_queries(client, "/api/v1/audit/?limit=500", django_assert_max_num_queries)
+    many_apps = count_queries(client, "/api/v1/applications/?limit=500", django_assert_max_num_queries)
     assert many_audit[1] > few_audit[1]
     assert (few_audit[0], few_apps[0]) == (many_audit[0], many_apps[0])

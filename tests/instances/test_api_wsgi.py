@@ -9,8 +9,8 @@ import pytest
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
-from rest_framework.authtoken.models import Token
 
+from core.models import ApiToken
 from instances.models import ChangeRequest
 
 pytestmark = pytest.mark.django_db
@@ -65,12 +65,12 @@ def call(method: str, path: str, token: str, body: dict) -> tuple[str, dict, byt
 
 
 def test_a_successful_post_answers_201_with_a_string_location(admin_unistra, instance_unistra, versions):
-    token = Token.objects.create(user=admin_unistra).key
+    token = ApiToken.objects.create(user=admin_unistra, name="tests")[1]
     body = {"kind": "update", "instance": "smile-unistra", "version": "1.2.6"}
 
-    status, headers, content = call("POST", "/api/requests/", token, body)
+    status, headers, content = call("POST", "/api/v1/requests/", token, body)
 
     request = ChangeRequest.objects.get(instance=instance_unistra)
     assert status.startswith("201")
-    assert headers["Location"] == f"http://127.0.0.1/api/requests/{request.pk}/"
+    assert headers["Location"] == f"http://127.0.0.1/api/v1/requests/{request.pk}/"
     assert json.loads(content)["id"] == request.pk

@@ -20,12 +20,15 @@ DATA = Path(__file__).resolve().parent / "data"
 ENCRYPTION_KEY = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s="
 OLD_DATABASE = "saas_portal_migrate_forward"
 
-CHECK = """
+# The API token the fixtures hold in clear (DRF's authtoken app, before personal tokens were hashed).
+LEGACY_TOKEN = "0123456789abcdef0123456789abcdef01234567"
+CHECK = f"LEGACY_TOKEN = {LEGACY_TOKEN!r}" + """
 import gzip
 import json
 from django.db import connection
 from django.contrib.auth import get_user_model
-from core.models import AuditEvent, Membership, Organisation
+from core.models import ApiToken, AuditEvent, Membership, Organisation
+from knox.crypto import hash_token
 from instances.models import Backup, ChangeRequest, Cluster, Instance, Operation
 clusters = {c.name: (c.connection, c.kubeconfig) for c in Cluster.objects.all()}
 print(json.dumps({
@@ -39,6 +42,8 @@ print(json.dumps({
     "operations": Operation.objects.count(),
     "backups": Backup.objects.count(),
     "clusters": clusters,
+    "tokens": [(t.user.username, t.digest == hash_token(LEGACY_TOKEN), t.token_key) for t in ApiToken.objects.all()],
+    "clear_tokens": connection.cursor().execute("SELECT count(*) FROM authtoken_token").fetchone()[0],
 }))
 """
 
@@ -54,7 +59,8 @@ def migrate_and_read(database_url: str) -> dict:
 
 
 def assert_everything_kept(state: dict) -> None:
-    assert state["tables"] == ["core_auditevent", "core_jobrun", "core_membership", "core_organisation"]
+    assert state["tables"] == [
+        "core_apitoken", "core_auditevent", "core_jobrun", "core_membership", "core_organisation"]
     assert state["organisations"] == ["unicaen", "unistra"]
     assert state["memberships"] == 4
     assert state["users"] == 6
@@ -67,6 +73,11 @@ def assert_everything_kept(state: dict) -> None:
     assert connection == "kubeconfig" and "server: http://127.0.0.1:8090" in kubeconfig
     connection, kubeconfig = state["clusters"]["prod"]
     assert connection == "kubeconfig" and "token: fixture-secret-token" in kubeconfig
+    # The token kept in clear became a hashed personal token that the same secret still opens; no clear copy left.
+    assert len(state["tokens"]) == 1
+    _user, same_secret, prefix = state["tokens"][0]
+    assert same_secret and prefix == LEGACY_TOKEN[:15]
+    assert state["clear_tokens"] == 0
 
 
 def test_an_old_sqlite_database_migrates_forward(tmp_path):

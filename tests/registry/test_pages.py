@@ -190,7 +190,7 @@ def test_a_maintainer_overrides_a_blocked_version_with_a_reason(client, maintain
 def test_the_api_lists_deployable_versions_and_says_why_others_are_blocked(client, admin_unistra, smile, blocked):
     client.force_login(admin_unistra)
 
-    body = client.get(f"/api/applications/{smile.slug}/").json()
+    body = client.get(f"/api/v1/applications/{smile.slug}/").json()
 
     assert body["versions"] == ["1.2.5", "1.2.4"]
     assert body["blocked_versions"][0]["version"] == "1.2.6"
@@ -204,7 +204,7 @@ def test_only_a_maintainer_files_a_blocked_version_through_the_api(
     client.force_login(request.getfixturevalue(who))
     payload = {"kind": "update", "instance": instance_unistra.slug, "version": "1.2.6", "override_reason": "urgent fix"}
 
-    response = client.post("/api/requests/", payload, content_type="application/json")
+    response = client.post("/api/v1/requests/", payload, content_type="application/json")
 
     assert response.status_code == status, response.content
     if status == 400:

@@ -5,7 +5,9 @@ a plain 404 stands in for it."""
 from django.http import HttpResponseNotFound
 from django.urls import include, path
 
-urlpatterns = [path("", include("registry.urls"))]
+from registry.urls import api_urlpatterns
+
+urlpatterns = [path("", include("registry.urls")), path("api/v1/", include(api_urlpatterns))]
 
 
 def handler404(request, exception):
