@@ -249,3 +249,22 @@ def test_the_command_explains_its_errors(admin_unistra, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("create_api_token", *args, stdout=io.StringIO())
     assert not ApiToken.objects.exists()
+
+
+def test_the_admin_lists_tokens_without_digest_and_revokes_them(client, admin_unistra):
+    from tests.conftest import make_user
+
+    superuser = make_user("root")
+    superuser.is_staff = superuser.is_superuser = True
+    superuser.save()
+    token, _secret = new_token(admin_unistra)
+    client.force_login(superuser)
+
+    listing = client.get("/admin/core/apitoken/")
+    detail = client.get(f"/admin/core/apitoken/{token.pk}/change/")
+    response = client.post("/admin/core/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+
+    assert listing.status_code == 200 and token.token_key in listing.content.decode()
+    assert detail.status_code == 200 and token.digest not in detail.content.decode()
+    assert response.status_code == 302
+    assert ApiToken.objects.get(pk=token.pk).revoked_by == superuser
