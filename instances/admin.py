@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin
 from core.admin_audit import AuditedAdminMixin
+from instances.forms_instructions import InstructionSourceForm
 from instances.models import (
     Application,
     ApplicationComponent,
@@ -15,6 +16,7 @@ from instances.models import (
     ChangeRequest,
     Cluster,
     Instance,
+    InstructionSource,
     Operation,
 )
 
@@ -89,6 +91,19 @@ class ClusterAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = ClusterForm
     list_display = ["name", "connection", "is_default", "reachable", "server_version", "checked_at"]
     readonly_fields = ["reachable", "server_version", "checked_at", "last_error"]
+
+
+@admin.register(InstructionSource)
+class InstructionSourceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Git sources of instruction files; the maintainers' pages offer the same form and the last report."""
+
+    form = InstructionSourceForm
+    # Without the form's "remove the secret" box, which it shows only for a stored secret (the pages offer it).
+    fields = ["name", "url", "branch", "path", "application", "poll_interval", "enabled", "username", "secret",
+              "last_commit", "last_polled_at", "last_imported_at", "last_error"]  # fmt: skip
+    list_display = ["name", "safe_url", "branch", "path", "enabled", "last_commit", "last_polled_at"]
+    list_filter = ["enabled"]
+    readonly_fields = ["last_commit", "last_polled_at", "last_imported_at", "last_error"]
 
 
 @admin.register(ChangeRequest)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from instances import views
+from instances.views import instructions
 
 app_name = "instances"
 
@@ -27,4 +28,27 @@ urlpatterns = [
     path("requests/<int:pk>/approve/", views.RequestApproveView.as_view(), name="request_approve"),
     path("requests/<int:pk>/reject/", views.RequestRejectView.as_view(), name="request_reject"),
     path("requests/<int:pk>/cancel/", views.RequestCancelView.as_view(), name="request_cancel"),
+    path("instructions/", instructions.InstructionImportView.as_view(), name="instruction_import"),
+    path("instructions/export/", instructions.InstructionExportView.as_view(), name="instruction_export"),
+    path("instructions/sources/", instructions.InstructionSourceListView.as_view(), name="instruction_source_list"),
+    path(
+        "instructions/sources/new/",
+        instructions.InstructionSourceCreateView.as_view(),
+        name="instruction_source_create",
+    ),
+    path(
+        "instructions/sources/<int:pk>/",
+        instructions.InstructionSourceDetailView.as_view(),
+        name="instruction_source_detail",
+    ),
+    path(
+        "instructions/sources/<int:pk>/edit/",
+        instructions.InstructionSourceUpdateView.as_view(),
+        name="instruction_source_update",
+    ),
+    path(
+        "instructions/sources/<int:pk>/import/",
+        instructions.InstructionSourceImportView.as_view(),
+        name="instruction_source_import",
+    ),
 ]

@@ -6,6 +6,7 @@ from rq import cron
 from instances.engine.dispatcher import dispatch
 from instances.engine.health import check_clusters
 from instances.engine.sync import sync_backups, sync_status
+from instances.instructions.jobs import poll_sources
 from registry.sync import sync_registries
 
 cron.register(dispatch, queue_name="default", interval=settings.PORTAL_DISPATCH_INTERVAL, job_timeout=300)
@@ -13,3 +14,4 @@ cron.register(sync_status, queue_name="sync", interval=settings.PORTAL_SYNC_INTE
 cron.register(sync_backups, queue_name="sync", interval=settings.PORTAL_SYNC_INTERVAL, job_timeout=300)
 cron.register(check_clusters, queue_name="sync", interval=300, job_timeout=120)
 cron.register(sync_registries, queue_name="sync", interval=settings.PORTAL_REGISTRY_SYNC_INTERVAL, job_timeout=600)
+cron.register(poll_sources, queue_name="sync", interval=settings.PORTAL_INSTRUCTIONS_POLL_TICK, job_timeout=900)

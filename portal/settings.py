@@ -262,6 +262,8 @@ REST_FRAMEWORK = {
 }
 # Personal API tokens (django-rest-knox, our own model): only a SHA-512 digest and a 15-character prefix are stored.
 KNOX_TOKEN_MODEL = "core.ApiToken"
+# knox's own migrations create its own token table even when its model is replaced; the portal never uses it.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {
     "TOKEN_TTL": None,  # each token chooses its expiry (or none) when it is created
     "TOKEN_PREFIX": "sp_",  # recognisable in a leaked file or a secret scanner
@@ -393,13 +395,12 @@ PORTAL_INSTRUCTIONS_MAX_LINES = env_int("PORTAL_INSTRUCTIONS_MAX_LINES", 1000)
 # Slug of the application that `C` lines create; empty: the only application of the catalogue.
 PORTAL_INSTRUCTIONS_APPLICATION = os.environ.get("PORTAL_INSTRUCTIONS_APPLICATION", "")
 # Git sources of instruction files: how often the periodic job looks for due sources, each git call's time limit,
-# the transports a source URL may use, and where each poll makes its scratch repository (deleted after the poll).
+# the transports a source URL may use, and where each poll makes its scratch repository (deleted after the poll;
+# empty: the system's temporary directory).
 PORTAL_INSTRUCTIONS_POLL_TICK = env_int("PORTAL_INSTRUCTIONS_POLL_TICK", 60)
 PORTAL_INSTRUCTIONS_GIT_TIMEOUT = env_int("PORTAL_INSTRUCTIONS_GIT_TIMEOUT", 60)
 PORTAL_INSTRUCTIONS_GIT_PROTOCOLS = env_list("PORTAL_INSTRUCTIONS_GIT_PROTOCOLS", "https,ssh,file")
-PORTAL_INSTRUCTIONS_GIT_DIR = Path(
-    os.environ.get("PORTAL_INSTRUCTIONS_GIT_DIR", Path(os.environ.get("TMPDIR", "/tmp")) / "saas-portal-git")
-)
+PORTAL_INSTRUCTIONS_GIT_DIR = os.environ.get("PORTAL_INSTRUCTIONS_GIT_DIR", "")
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

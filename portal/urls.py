@@ -9,17 +9,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from core.api.urls import PortalRouter
 from core.api.urls import router as core_api
 from core.views import AuditListView, JobRunListView
-from instances.api import urls as instances_api_urls
+from instances.api.urls import instruction_urlpatterns
+from instances.api.urls import router as instances_api
 from instances.views.dashboard import HomeView
 from registry.urls import api_urlpatterns as registry_api
 
 api = PortalRouter()
-api.registry.extend(core_api.registry + instances_api_urls.router.registry)
+api.registry.extend(core_api.registry + instances_api.registry)
 
 api_v1 = [
     path("", include(api.urls)),
     *registry_api,
-    *getattr(instances_api_urls, "instruction_urlpatterns", []),
+    *instruction_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

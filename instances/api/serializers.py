@@ -98,6 +98,7 @@ class ChangeRequestSerializer(PortalModelSerializer):
     target_version = serializers.CharField(source="target_version.version", read_only=True, allow_null=True)
     requested_by = serializers.CharField(source="requested_by_label", read_only=True)
     reviewer = serializers.CharField(source="reviewer.username", read_only=True, allow_null=True)
+    instruction_source = serializers.CharField(source="instruction_source.name", read_only=True, allow_null=True)
 
     class Meta:
         model = ChangeRequest
@@ -127,6 +128,9 @@ class ChangeRequestSerializer(PortalModelSerializer):
             "updated_at",
             "started_at",
             "finished_at",
+            "instruction_line",
+            "instruction_source",
+            "instruction_commit",
         ]
 
 

@@ -91,7 +91,7 @@ class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
 
     def get_queryset(self):
         return ChangeRequest.objects.visible_to(self.request.user).select_related(
-            "organisation", "application", "instance", "target_version", "reviewer"
+            "organisation", "application", "instance", "target_version", "reviewer", "instruction_source"
         )
 
     def get_serializer_class(self):

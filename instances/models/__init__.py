@@ -2,6 +2,7 @@ from .applications import Application, ApplicationComponent, ApplicationVersion
 from .change_requests import ChangeRequest
 from .clusters import Cluster
 from .instances import Instance
+from .instructions import InstructionSource
 from .operations import Backup, Operation, RolloutSnapshot
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "ChangeRequest",
     "Cluster",
     "Instance",
+    "InstructionSource",
     "Operation",
     "RolloutSnapshot",
 ]

@@ -104,6 +104,19 @@ class ChangeRequest(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Where a request filed from an instruction file came from: its line, the git source and commit (none for a
+    # file uploaded or sent to the API). A source's next import cancels its requests whose line was removed.
+    instruction_line = models.PositiveIntegerField(_("instruction line"), null=True, blank=True, editable=False)
+    instruction_source = models.ForeignKey(
+        "instances.InstructionSource",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="requests",
+        verbose_name=_("instruction source"),
+        editable=False,
+    )
+    instruction_commit = models.CharField(_("instruction commit"), max_length=64, blank=True, editable=False)
 
     objects = ChangeRequestQuerySet.as_manager()
 

@@ -25,6 +25,8 @@ REVIEW = {"maintainer": 200, "admin": 403, "viewer": 403, "other": 404, "read_on
 CANCEL = {"maintainer": 200, "admin": 200, "viewer": 403, "other": 404, "read_only": 403, **NOT_AUTHENTICATED}
 # Filing refers to the instance in the body: another organisation's is "not found" on that field (400).
 FILE = {"maintainer": 201, "admin": 201, "viewer": 403, "other": 400, "read_only": 403, **NOT_AUTHENTICATED}
+# An import by another organisation is answered line by line ("unknown instance"), as for a missing instance.
+IMPORT = {"maintainer": 200, "admin": 200, "viewer": 403, "other": 200, "read_only": 403, **NOT_AUTHENTICATED}
 CHECK = dict.fromkeys(ROLES, 404) | NOT_AUTHENTICATED  # a registry the portal does not know, for everyone
 
 ENDPOINTS = [
@@ -43,6 +45,8 @@ ENDPOINTS = [
     ("GET", "/api/v1/audit/", None, LIST),
     ("GET", "/api/v1/tokens/", None, LIST),
     ("GET", "/api/v1/registry/check/?repository=registry.example.org/smile/core&tag=1.0.0", None, CHECK),
+    ("GET", "/api/v1/instructions/export/", None, LIST),
+    ("POST", "/api/v1/instructions/import/?dry_run=true", {"text": "U|smile-unistra|1.2.6|01/01/2030-12:00"}, IMPORT),
     ("POST", "/api/v1/requests/", {"kind": "backup", "instance": "smile-unistra"}, FILE),
     ("POST", "/api/v1/requests/{request}/approve/", {"reason": "ok"}, REVIEW),
     ("POST", "/api/v1/requests/{request}/reject/", {"reason": "not now"}, REVIEW),
@@ -98,6 +102,8 @@ def test_every_endpoint_answers_every_caller_as_its_role_allows(callers, objects
     )
 
     assert response.status_code == expected[role], (role, method, url, response.content[:300])
-    assert response["Content-Type"].startswith("application/json")
+    assert response["Content-Type"].startswith(
+        "text/plain" if url.endswith("export/") and expected[role] == 200 else "application/json"
+    )
     if response.status_code >= 400:
         assert list(ChangeRequest.objects.values_list("pk", "status").order_by("pk")) == before, "an error changed data"

@@ -22,7 +22,9 @@ OLD_DATABASE = "saas_portal_migrate_forward"
 
 # The API token the fixtures hold in clear (DRF's authtoken app, before personal tokens were hashed).
 LEGACY_TOKEN = "0123456789abcdef0123456789abcdef01234567"
-CHECK = f"LEGACY_TOKEN = {LEGACY_TOKEN!r}" + """
+CHECK = (
+    f"LEGACY_TOKEN = {LEGACY_TOKEN!r}"
+    + """
 import gzip
 import json
 from django.db import connection
@@ -46,6 +48,7 @@ print(json.dumps({
     "clear_tokens": connection.cursor().execute("SELECT count(*) FROM authtoken_token").fetchone()[0],
 }))
 """
+)
 
 
 def migrate_and_read(database_url: str) -> dict:
@@ -60,7 +63,12 @@ def migrate_and_read(database_url: str) -> dict:
 
 def assert_everything_kept(state: dict) -> None:
     assert state["tables"] == [
-        "core_apitoken", "core_auditevent", "core_jobrun", "core_membership", "core_organisation"]
+        "core_apitoken",
+        "core_auditevent",
+        "core_jobrun",
+        "core_membership",
+        "core_organisation",
+    ]
     assert state["organisations"] == ["unicaen", "unistra"]
     assert state["memberships"] == 4
     assert state["users"] == 6
