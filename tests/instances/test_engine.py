@@ -417,8 +417,9 @@ def test_periodic_jobs_are_registered():
     scheduler = CronScheduler(connection=get_queue("default").connection)
     scheduler.load_config_from_file("portal.cron")
     jobs = {job.func.__name__: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dispatch", "sync_status", "sync_backups", "check_clusters", "sync_registries"}
+    assert set(jobs) == {"dispatch", "sync_status", "sync_backups", "check_clusters", "sync_registries", "poll_sources"}
     assert jobs["dispatch"].interval <= 30
+    assert jobs["poll_sources"].interval == 60  # each source has its own interval; this is how often they are looked at
     assert (jobs["sync_registries"].queue_name, jobs["sync_registries"].interval) == ("sync", 900)
 
 
