@@ -19,6 +19,10 @@ class InvalidTransition(DomainError):
 
     default_message = _("This request cannot make that transition in its current state.")
 
+    def __init__(self, message=None, *, field: str | None = None, current: str | None = None):
+        super().__init__(message, field=field)
+        self.current = current  # the state the object is in (told to API clients with the 409)
+
 
 class Conflict(DomainError):
     """The action clashes with another object, e.g. an open request on the same instance (HTTP 409)."""

@@ -80,7 +80,8 @@ class GuardedStatus(models.Model):
                 labels = dict(self._meta.get_field("status").choices)
                 raise InvalidTransition(
                     _("%(what)s is %(status)s and cannot become %(to)s.")
-                    % {"what": self.audit_label(), "status": labels.get(current, current), "to": labels.get(to, to)}
+                    % {"what": self.audit_label(), "status": labels.get(current, current), "to": labels.get(to, to)},
+                    current=current,
                 )
             before = {"status": current, **{name: self._audited_value(name, row[name]) for name in plain}}
             after = {"status": to, **{name: _json_value(fields[name]) for name in plain}}

@@ -33,6 +33,8 @@ def _domain_response(exc) -> Response | None:
         return Response({"detail": str(exc.message)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, InvalidTransition) and exc.field:
         return Response({exc.field: [str(exc.message)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, InvalidTransition) and exc.current:
+        return Response({"detail": str(exc.message), "status": exc.current}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (InvalidTransition, Conflict, DomainError)):
         return Response({"detail": str(exc.message)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoPermissionDenied):

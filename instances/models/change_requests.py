@@ -198,7 +198,8 @@ class ChangeRequest(models.Model):
             if to not in REQUEST_TRANSITIONS[locked.status]:
                 raise InvalidTransition(
                     _("Request #%(id)s is %(status)s and cannot become %(to)s.")
-                    % {"id": locked.pk, "status": locked.get_status_display(), "to": RequestStatus(to).label}
+                    % {"id": locked.pk, "status": locked.get_status_display(), "to": RequestStatus(to).label},
+                    current=locked.status,
                 )
             before = locked.snapshot()
             locked.status = to

@@ -544,7 +544,10 @@ def test_second_approval_is_409(as_user, maintainer, maintainer2, update_unistra
     second = as_user(maintainer2).post(f"/api/v1/requests/{update_unistra.pk}/approve/", format="json")
     assert first.status_code == 200
     assert second.status_code == 409
-    assert second.json()["detail"] == f"Request #{update_unistra.pk} is Approved and cannot become Approved."
+    assert second.json() == {
+        "detail": f"Request #{update_unistra.pk} is Approved and cannot become Approved.",
+        "status": "approved",
+    }
     assert AuditEvent.objects.filter(action="request.approved").count() == 1
     update_unistra.refresh_from_db()
     assert update_unistra.reviewer == maintainer
@@ -554,6 +557,7 @@ def test_approving_a_rejected_request_is_409(as_user, maintainer, maintainer2, u
     update_unistra.reject(ctx(maintainer2), "no")
     response = as_user(maintainer).post(f"/api/v1/requests/{update_unistra.pk}/approve/", format="json")
     assert response.status_code == 409
+    assert response.json()["status"] == "rejected", "the client is told the state the request is in"
     update_unistra.refresh_from_db()
     assert update_unistra.status == RequestStatus.REJECTED
 
