@@ -23,6 +23,16 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.lock
 	touch $(STAMP)
 
+# checkov (tests/instances/test_checkov.py) lives in a venv of its own: its dependencies clash with the portal's
+# pins. The .gitignore inside keeps git and Ruff out of it.
+CHECKOV_STAMP := .venv-checkov/.installed
+$(CHECKOV_STAMP): requirements-checkov.lock
+	$(PYTHON) -m venv .venv-checkov
+	echo '*' > .venv-checkov/.gitignore
+	.venv-checkov/bin/python -m pip install --quiet --upgrade pip
+	.venv-checkov/bin/python -m pip install --quiet -r requirements-checkov.lock
+	touch $(CHECKOV_STAMP)
+
 services:
 	@bash scripts/services.sh
 
@@ -38,7 +48,7 @@ run: $(STAMP) registry
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
 	DJANGO_DEBUG=1 $(PY) manage.py runportal
 
-test: $(STAMP) services browser registry
+test: $(STAMP) $(CHECKOV_STAMP) services browser registry
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run > /dev/null || { echo "models changed without a migration"; exit 1; }
@@ -64,4 +74,4 @@ lock: $(STAMP)
 	@echo "Edit pyproject.toml, then regenerate the locks in a fresh venv with pip freeze."
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache
+	rm -rf $(VENV) .venv-checkov staticfiles db.sqlite3 .pytest_cache

@@ -9,4 +9,17 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save
+
         from core.api import schema  # noqa: F401  (registers the token scheme with the schema generator)
+
+        # A maintainer-set address becomes the account's verified address in allauth's table (core/auth.py).
+        post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="core.trusted_address")
+
+
+def _user_saved(sender, instance, raw=False, **kwargs):
+    if not raw:
+        from core.auth import record_trusted_address
+
+        record_trusted_address(instance)

@@ -1,37 +1,49 @@
 """Request-scoped facts the audit trail needs: a request id and the client's address."""
 
 import ipaddress
+import re
 import uuid
 
 from django.conf import settings
 
+# What a request id from a proxy may look like: letters, digits and a few separators, at most 64 characters (a UUID,
+# a W3C trace id, an AWS or nginx id). Anything else is replaced, so that logs and the audit trail hold no junk.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,63}")
+
+
+def client_ip_of(request) -> str | None:
+    """The client's address, seen through ``PORTAL_TRUSTED_PROXIES`` reverse proxies.
+
+    Each trusted proxy appends the address it received the request from to ``X-Forwarded-For``; the rightmost
+    entries are theirs, anything further left was written by the client and proves nothing. With N trusted proxies
+    the client is the N-th address from the right of ``X-Forwarded-For, REMOTE_ADDR``. With none, ``REMOTE_ADDR``.
+    The audit trail and every rate limit (logins, the admin, API tokens) use this same address.
+    """
+    hops = [request.META.get("REMOTE_ADDR", "")]
+    trusted = settings.PORTAL_TRUSTED_PROXIES
+    if trusted:
+        forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        hops = forwarded + hops
+    candidate = hops[-(trusted + 1)] if len(hops) > trusted else hops[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
+
 
 class RequestIdMiddleware:
-    """Give each request an id (kept from ``X-Request-ID`` when a proxy set one) and echo it in the response."""
+    """Give each request an id (kept from ``X-Request-ID`` when a proxy set one of a safe form) and echo it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        request.request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
-        request.client_ip = self.client_ip(request)
+        request.request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request.client_ip = client_ip_of(request)
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
-
-    @staticmethod
-    def client_ip(request) -> str | None:
-        # Behind the production proxy the first X-Forwarded-For hop is the client; trust it only there.
-        candidate = request.META.get("REMOTE_ADDR", "")
-        if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            if forwarded:
-                candidate = forwarded.split(",")[0].strip()
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            return None
 
 
 class HealthCheckMiddleware:

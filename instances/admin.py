@@ -19,6 +19,7 @@ from instances.models import (
     InstructionSource,
     Operation,
 )
+from instances.models.instances import validate_storage_key
 
 
 class ApplicationVersionInline(admin.TabularInline):
@@ -41,8 +42,51 @@ class ApplicationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [ApplicationComponentInline, ApplicationVersionInline]
 
 
+class InstanceForm(forms.ModelForm):
+    """The backup secret key is write-only: never shown; empty keeps the stored one; "remove" forgets both halves
+    (the instance's backups then fail until a key is entered again)."""
+
+    backup_secret_access_key = forms.CharField(
+        label=_("backup secret access key"),
+        required=False,
+        max_length=256,
+        validators=[validate_storage_key],
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Enter a key to replace the stored one (it is encrypted and never shown again)."),
+    )
+    remove_backup_credentials = forms.BooleanField(label=_("remove the backup credentials"), required=False)
+
+    class Meta:
+        model = Instance
+        fields = ["organisation", "application", "slug", "hostname", "cluster", "size", "settings", "backup_schedule",
+                  "backup_access_key_id"]  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("remove_backup_credentials"):
+            cleaned["backup_access_key_id"] = ""
+        elif cleaned.get("backup_access_key_id") and not (
+            cleaned.get("backup_secret_access_key") or self.instance.backup_secret_access_key
+        ):
+            self.add_error("backup_secret_access_key", _("Enter the secret key that goes with the access key."))
+        return cleaned
+
+    def save(self, commit=True):
+        instance = super().save(commit=False)
+        if self.cleaned_data.get("remove_backup_credentials"):
+            instance.backup_access_key_id = ""
+            instance.backup_secret_access_key = ""
+        elif secret := self.cleaned_data.get("backup_secret_access_key"):
+            instance.backup_secret_access_key = secret
+        if commit:
+            instance.save()
+            self.save_m2m()
+        return instance
+
+
 @admin.register(Instance)
 class InstanceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = InstanceForm
     list_display = ["slug", "organisation", "application", "current_version", "status", "cluster", "size", "drift"]
     list_filter = ["status", "application", "cluster", "size", "drift"]
     search_fields = ["slug", "hostname", "organisation__name"]
@@ -64,7 +108,7 @@ class ClusterForm(forms.ModelForm):
     class Meta:
         model = Cluster
         fields = ["name", "connection", "kubeconfig", "context", "ingress_class", "ingress_namespace", "domain",
-                  "is_default"]  # fmt: skip
+                  "tls_cluster_issuer", "is_default"]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -42,8 +42,11 @@ def validate_schedule(scheduled_for: datetime.datetime | None, now: datetime.dat
         raise ValidationError({"scheduled_for": _("Choose a date within the next year.")})
 
 
-def validate_new_slug(slug: str) -> None:
-    """A new instance name must be a free DNS label; the message says which rule failed."""
+def validate_new_slug(slug: str, user=None) -> None:
+    """A new instance name must be a free DNS label; the message says which rule failed.
+
+    Names are global, so a taken name must be refused whoever took it; but a request of another organisation is
+    not named to ``user`` (its number would tell them what another university asked for)."""
     if not slug:
         raise ValidationError({"slug": _("Give the instance a name.")})
     if len(slug) > SLUG_MAX_LENGTH:
@@ -60,8 +63,10 @@ def validate_new_slug(slug: str) -> None:
         raise ValidationError({"slug": _("An instance named %(slug)s already exists.") % {"slug": slug}})
     pending = ChangeRequest.objects.open().filter(kind=RequestKind.CREATE, proposed_slug=slug).first()
     if pending:
-        message = _("Request #%(id)s already asks for an instance named %(slug)s.")
-        raise ValidationError({"slug": message % {"id": pending.pk, "slug": slug}})
+        if user is not None and ChangeRequest.objects.visible_to(user).filter(pk=pending.pk).exists():
+            message = _("Request #%(id)s already asks for an instance named %(slug)s.")
+            raise ValidationError({"slug": message % {"id": pending.pk, "slug": slug}})
+        raise ValidationError({"slug": _("%(slug)s is already asked for; choose another name.") % {"slug": slug}})
 
 
 def open_exclusive_request(instance: Instance) -> ChangeRequest | None:
@@ -190,7 +195,7 @@ def request_create(
     """Ask for a new instance of ``application`` named ``slug`` for ``organisation``."""
     _check_may_request(ctx, organisation)
     slug = (slug or "").strip()
-    validate_new_slug(slug)
+    validate_new_slug(slug, ctx.user)
     blockers = _check_version_available(ctx, version, application, override_reason)
     validate_schedule(scheduled_for)
     return _file(

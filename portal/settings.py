@@ -4,6 +4,7 @@ Every setting that differs between a laptop and production comes from an environ
 in the README. With ``DJANGO_DEBUG=0`` the portal refuses to start unless the production settings are given.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -78,6 +79,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "knox",
+    "axes",
+    "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
@@ -107,6 +110,9 @@ MIDDLEWARE = [
     "core.middleware.ApiBodyLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -183,9 +189,43 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a login from a locked-out user and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
+
+# Reverse proxies in front of the portal that append to X-Forwarded-For (0: none, REMOTE_ADDR is the client).
+# The client address they give is the one the audit trail records and every login and token limit counts.
+PORTAL_TRUSTED_PROXIES = env_int("PORTAL_TRUSTED_PROXIES", 0)
+
+# Failed logins on every path that checks a password (the portal's login, the admin's, password reset's
+# re-login) are counted by django-axes per account *and* address: an attacker locks out only their own
+# attempts on that account, never every user behind the same proxy.
+AXES_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("PORTAL_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "core.middleware.client_ip_of"
+AXES_USERNAME_CALLABLE = "core.auth.login_name_of"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "account/locked_out.html"
+
+# Content-Security-Policy: scripts and styles only from the portal's own files, never inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # The style attribute of the stand-alone error pages (500, 503), which load no file.
+        "style-src": ["'self'", "'unsafe-hashes'", "'sha256-zjSYI4AguKmsFULmGjxwNx9kEu4021eldGqiDXg9mJ4='"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
@@ -195,11 +235,17 @@ ACCOUNT_ADAPTER = "core.auth.PortalAccountAdapter"
 SOCIALACCOUNT_ADAPTER = "core.auth.PortalSocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# An address a user adds is theirs only once they confirm it: allauth's "change e-mail" flow keeps the old one
+# until the new one is verified, so the account's address (notifications, SSO linking, password reset) is always one
+# that was verified or that a maintainer set (core/auth.py).
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_FORMS = {"reset_password": "core.auth.TrustedAddressResetPasswordForm"}
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {
-    # Failed logins are limited per IP and per account; a locked-out user waits, nobody is told why.
-    "login_failed": os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "10/m/ip,5/5m/key"),
+    # Failed logins per client address (through the trusted proxies); per account *and* address, django-axes
+    # counts them (below). No limit per account alone: anyone could lock a user out by failing in their name.
+    "login_failed": os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "20/m/ip"),
     "reset_password": "20/m/ip,5/m/key",
 }
 SOCIALACCOUNT_ONLY = False
@@ -208,6 +254,11 @@ SOCIALACCOUNT_LOGIN_ON_GET = False
 # University single sign-on through a generic OpenID Connect provider (optional).
 OIDC_PROVIDER_ID = os.environ.get("OIDC_PROVIDER_ID", "university")
 OIDC_SERVER_URL = os.environ.get("OIDC_SERVER_URL", "")
+# The claim that identifies a person for good: `sub`, or e.g. `eduPersonPrincipalName` in university federations.
+OIDC_UID_CLAIM = os.environ.get("OIDC_UID_CLAIM", "sub")
+# Whether the provider's e-mail addresses are verified even without an `email_verified` claim (a university's own
+# provider, which issues the addresses). Off: an SSO login links to an account only if the provider says verified.
+OIDC_TRUST_EMAIL = env_bool("OIDC_TRUST_EMAIL", default=False)
 SOCIALACCOUNT_PROVIDERS = {}
 if OIDC_SERVER_URL:
     _oidc_client_id = os.environ.get("OIDC_CLIENT_ID", "")
@@ -225,6 +276,7 @@ if OIDC_SERVER_URL:
                 "settings": {
                     "server_url": OIDC_SERVER_URL,
                     "token_auth_method": os.environ.get("OIDC_TOKEN_AUTH_METHOD", "client_secret_basic"),
+                    "uid_field": OIDC_UID_CLAIM,
                 },
             }
         ],
@@ -361,7 +413,8 @@ PORTAL_SYNC_INTERVAL = env_int("PORTAL_SYNC_INTERVAL", 60)
 PORTAL_BACKUP_MAX_AGE_HOURS = env_int("PORTAL_BACKUP_MAX_AGE_HOURS", 26)
 PORTAL_KUBE_CONNECT_TIMEOUT = env_int("PORTAL_KUBE_CONNECT_TIMEOUT", 5)
 PORTAL_KUBE_READ_TIMEOUT = env_int("PORTAL_KUBE_READ_TIMEOUT", 30)
-# Where every instance's timemachine uploads its dumps (each instance under its own prefix).
+# Where every instance's timemachine uploads its dumps (each under its own prefix, instances/<slug>/, with a key of
+# its own). The access key below is the portal's own: it never leaves the portal (never put in a namespace).
 PORTAL_BACKUP_S3_ENDPOINT = os.environ.get("PORTAL_BACKUP_S3_ENDPOINT", "https://s3.example.org")
 PORTAL_BACKUP_S3_BUCKET = os.environ.get("PORTAL_BACKUP_S3_BUCKET", "smile-backups")
 PORTAL_BACKUP_S3_REGION = os.environ.get("PORTAL_BACKUP_S3_REGION", "")
@@ -373,6 +426,19 @@ RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"] = max(
     RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"],
     PORTAL_BACKUP_DEADLINE + 2 * PORTAL_ROLLOUT_DEADLINE + PORTAL_NAMESPACE_DELETE_DEADLINE + 300,
 )
+
+# --- Cluster isolation (README: "Security", "On the cluster") ------------------------------------------------------
+# Who gives each instance its own backup storage key (a dotted path to a provider class): by default the key a
+# maintainer created at the storage, limited to the instance's prefix, and entered on the instance in the admin.
+PORTAL_BACKUP_CREDENTIALS_PROVIDER = os.environ.get(
+    "PORTAL_BACKUP_CREDENTIALS_PROVIDER", "instances.engine.credentials.StaticCredentials"
+)
+# The backup storage's addresses (comma-separated CIDRs), the only ones the backup Jobs may reach, on the port of
+# PORTAL_BACKUP_S3_ENDPOINT. Empty: any address on that port, for a storage known by a name whose addresses change.
+PORTAL_BACKUP_S3_CIDRS = env_list("PORTAL_BACKUP_S3_CIDRS")
+# The version of the Pod Security Standards the instances' namespaces enforce: pinned, never "latest", so that a
+# cluster upgrade does not change what the instances' pods must satisfy.
+PORTAL_POD_SECURITY_VERSION = os.environ.get("PORTAL_POD_SECURITY_VERSION", "v1.31")
 # Image registries: every call has a (connect, read) timeout; 429 and 5xx answers are retried with backoff,
 # honouring Retry-After up to a limit; a paginated answer longer than MAX_PAGES is refused.
 PORTAL_REGISTRY_CONNECT_TIMEOUT = env_int("PORTAL_REGISTRY_CONNECT_TIMEOUT", 5)

@@ -4,27 +4,35 @@ The instance records every object it last applied (key -> hash of the manifest, 
 sends one server-side apply PATCH for each object whose manifest changed since — nothing for the others — and
 lists the namespace to prune only when the set of objects changed. A first apply, a drift seen by the status
 sync, or a maintainer's full resync sends everything, creates the generated Secrets and prunes.
+
+Secrets are never rendered. The database passwords are generated here once, in the cluster only; the backup
+Secret holds the instance's own storage key (``credentials``), never the portal's.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 
-from django.conf import settings
+import yaml
 from django.utils import timezone
 
 from core.messages import msg
 from instances.choices import RolloutState
+from instances.engine.credentials import UnreadableCredentials, credentials_for
 from instances.engine.log import OperationLog
-from instances.engine.rendering import object_digest
+from instances.engine.rendering import last_applied, object_digest
 from instances.kube.client import ApplyResult, ClusterClient
 from instances.kube.kinds import WORKLOAD_KINDS, identity_labels, instance_match_labels, object_key
-from instances.kube.render import RenderedManifests, pod_spec
+from instances.kube.render import RenderedManifests, SafeLoader, pod_spec
 from instances.kube.rollout import workload_status
 from instances.models import Instance, RolloutSnapshot
 
+# The application's role ("smile", not a superuser) and the superuser ("postgres", for the backup Jobs only).
 DATABASE_SECRET = "smile-database"
+DATABASE_SUPERUSER_SECRET = "smile-database-superuser"
 BACKUP_SECRET = "smile-timemachine-s3"
+GENERATED_SECRETS = (DATABASE_SECRET, DATABASE_SUPERUSER_SECRET)
 
 
 def instance_labels(instance: Instance) -> dict[str, str]:
@@ -35,23 +43,70 @@ def instance_labels(instance: Instance) -> dict[str, str]:
 
 
 def ensure_secrets(client: ClusterClient, instance: Instance, log: OperationLog) -> None:
-    """Create the instance's secrets once. They are never rendered, never shown, and never rotated by an apply."""
-    if client.create_if_absent(_secret(instance, DATABASE_SECRET, {"password": secrets.token_urlsafe(32)})):
-        log(msg("generated the database password (Secret %(name)s)"), name=DATABASE_SECRET)
-    storage = {
-        "endpoint": settings.PORTAL_BACKUP_S3_ENDPOINT,
-        "bucket": settings.PORTAL_BACKUP_S3_BUCKET,
-        "region": settings.PORTAL_BACKUP_S3_REGION,
-        "access-key-id": settings.PORTAL_BACKUP_S3_ACCESS_KEY_ID,
-        "secret-access-key": settings.PORTAL_BACKUP_S3_SECRET_ACCESS_KEY,
+    """Create the database passwords once, then bring the backup Secret to the instance's own credentials."""
+    ensure_generated_secrets(client, instance, log, GENERATED_SECRETS)
+    sync_backup_secret(client, instance, log)
+
+
+def ensure_generated_secrets(client: ClusterClient, instance: Instance, log: OperationLog, names) -> None:
+    """Create the named database passwords unless they exist: never rendered, never shown, never rotated by an
+    apply (the portal does not even know them)."""
+    for name in names:
+        if client.create_if_absent(_secret(instance, name, string_data={"password": secrets.token_urlsafe(32)})):
+            log(msg("generated the database password (Secret %(name)s)"), name=name)
+
+
+def mounted_secrets(objects: list[dict]) -> set[str]:
+    """The Secrets that the pods of these objects mount."""
+    return {
+        volume["secret"]["secretName"]
+        for obj in objects
+        for volume in (pod_spec(obj) or {}).get("volumes", [])
+        if "secret" in volume
     }
-    if client.create_if_absent(_secret(instance, BACKUP_SECRET, storage)):
-        log(msg("created the backup storage credentials (Secret %(name)s)"), name=BACKUP_SECRET)
 
 
-def _secret(instance: Instance, name: str, data: dict[str, str]) -> dict:
+def sync_backup_secret(client: ClusterClient, instance: Instance, log: OperationLog) -> bool:
+    """Make the backup Secret hold the instance's own storage credentials, or remove it when the instance has
+    none (its backup Jobs then fail, saying so); True when the Secret holds credentials.
+
+    The portal's storage is the truth here, not the cluster: a key a maintainer changed replaces the old one.
+    One read, and a write only when the content differs.
+    """
+    namespace = instance.namespace
+    try:
+        credentials = credentials_for(instance)
+    except UnreadableCredentials as error:
+        log(msg("the instance's backup storage credentials cannot be read (%(reason)s): Secret %(name)s left as it is"),
+            level="warning", reason=str(error), name=BACKUP_SECRET)  # fmt: skip
+        return client.get("Secret", namespace, BACKUP_SECRET) is not None
+    current = client.get("Secret", namespace, BACKUP_SECRET)
+    if credentials is None:
+        if current is not None:
+            client.delete("Secret", namespace, BACKUP_SECRET)
+            log(msg("removed Secret %(name)s: the instance has no backup storage credentials of its own"),
+                level="warning", name=BACKUP_SECRET)  # fmt: skip
+        return False
+    wanted = {key: base64.b64encode(value.encode()).decode() for key, value in credentials.secret_data().items()}
+    if current is not None and (current.get("data") or {}) == wanted:
+        return True
+    if current is not None:
+        # Replaced whole rather than patched, so that no key of the old Secret survives (older portals put the
+        # portal-wide storage key there).
+        client.delete("Secret", namespace, BACKUP_SECRET)
+    client.create(_secret(instance, BACKUP_SECRET, data=wanted))
+    log(msg("wrote the instance's own backup storage credentials (Secret %(name)s)"), name=BACKUP_SECRET)
+    return True
+
+
+def _secret(instance: Instance, name: str, *, string_data: dict | None = None, data: dict | None = None) -> dict:
     metadata = {"name": name, "namespace": instance.namespace, "labels": instance_labels(instance)}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque", "stringData": data}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque"}
+    if string_data is not None:
+        secret["stringData"] = string_data
+    if data is not None:
+        secret["data"] = data
+    return secret
 
 
 def workload_images(objects: list[dict]) -> dict[str, list[str]]:
@@ -63,6 +118,16 @@ def workload_images(objects: list[dict]) -> dict[str, list[str]]:
         for o in objects
         if o["kind"] in WORKLOAD_KINDS
     }
+
+
+def _newly_mounted(instance: Instance, objects: list[dict]) -> set[str]:
+    """Secrets these objects mount that the manifests of the last successful apply did not."""
+    mounted = mounted_secrets(objects)
+    if not mounted:
+        return mounted
+    last = last_applied(instance)
+    before = [obj for obj in yaml.load_all(last.manifests, Loader=SafeLoader) if obj] if last else []
+    return mounted - mounted_secrets(before)
 
 
 def needs_full_apply(instance: Instance) -> bool:
@@ -90,9 +155,13 @@ def apply_manifests(
     namespaces = [o for o in changed if o["kind"] == "Namespace"]
     if namespaces:
         result.objects += client.apply(namespaces, known_versions=known).objects
+    others = [o for o in changed if o["kind"] != "Namespace"]
     if full:
         ensure_secrets(client, instance, log)
-    others = [o for o in changed if o["kind"] != "Namespace"]
+    elif generated := sorted(_newly_mounted(instance, others) & set(GENERATED_SECRETS)):
+        # A new base may mount a password the instance's older manifests did not (the superuser's): it must exist
+        # before the pods start. Only then is it checked, so that an ordinary upgrade sends nothing more.
+        ensure_generated_secrets(client, instance, log, generated)
     if others:
         result.objects += client.apply(others, known_versions=known).objects
     counts = {action: len(result.with_action(action)) for action in ("created", "applied", "unchanged")}

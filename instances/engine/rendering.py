@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from instances.choices import OperationStatus, RequestKind
+from instances.engine.credentials import storage_port
 from instances.kube.kustomize import KustomizeError
 from instances.kube.names import InvalidSpec
 from instances.kube.overlay import ImageRef, OverlaySpec
@@ -75,12 +76,16 @@ def spec_for(instance: Instance, version: ApplicationVersion, images: Mapping | 
         images=images,
         host=instance.hostname,
         tls_secret_name=f"{instance.slug}-tls",
+        tls_cluster_issuer=cluster.tls_cluster_issuer if cluster else "",
         ingress_class=cluster.ingress_class if cluster else "nginx",
         ingress_controller_namespace=cluster.ingress_namespace if cluster else "ingress-nginx",
         size=instance.size,
         settings=instance.settings or {},
         timemachine_schedule=instance.backup_schedule,
         timemachine_time_zone=settings.TIME_ZONE,
+        backup_storage_port=storage_port(settings.PORTAL_BACKUP_S3_ENDPOINT),
+        backup_storage_cidrs=tuple(settings.PORTAL_BACKUP_S3_CIDRS),
+        pod_security_version=settings.PORTAL_POD_SECURITY_VERSION,
         namespace_prefix=settings.PORTAL_NAMESPACE_PREFIX,
         base_path=base_path(instance.application),
     )

@@ -1,10 +1,18 @@
 """Kubernetes clusters the portal deploys to."""
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.crypto import EncryptedTextField, UnreadableSecret
 from instances.choices import ClusterConnection
+from instances.kube import names
+
+validate_dns_subdomain = RegexValidator(
+    names.DNS_SUBDOMAIN_PATTERN,
+    _("Use lowercase letters, digits, hyphens and dots; each part starts and ends with a letter or a digit."),
+    code="invalid_name",
+)
 
 
 class Cluster(models.Model):
@@ -24,6 +32,16 @@ class Cluster(models.Model):
         help_text=_("Namespace whose pods may reach the instances' web servers."),
     )
     domain = models.CharField(_("default domain"), max_length=200, default="apps.example.org")
+    tls_cluster_issuer = models.CharField(
+        _("certificate issuer"),
+        max_length=253,
+        blank=True,
+        validators=[validate_dns_subdomain],
+        help_text=_(
+            "cert-manager ClusterIssuer that issues each instance's TLS certificate; empty when certificates come "
+            "from elsewhere (a wildcard certificate of the ingress controller, or secrets created by hand)."
+        ),
+    )
     is_default = models.BooleanField(_("default cluster"), default=False)
     reachable = models.BooleanField(_("reachable"), null=True, editable=False)
     server_version = models.CharField(_("server version"), max_length=64, blank=True, editable=False)

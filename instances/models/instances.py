@@ -6,6 +6,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from core.crypto import EncryptedTextField
 from core.models.organisations import TenantQuerySet
 from core.transitions import GuardedStatus
 from instances.choices import INSTANCE_TRANSITIONS, InstanceSize, InstanceStatus
@@ -16,6 +17,10 @@ validate_dns_label = RegexValidator(
     names.DNS_LABEL_PATTERN,
     _("Use lowercase letters, digits and hyphens; start and end with a letter or a digit."),
     code="invalid_slug",
+)
+# Storage keys end up in a credentials file (one "name = value" per line): no spaces, no line breaks.
+validate_storage_key = RegexValidator(
+    r"^[\x21-\x7e]+\Z", _("Use printable characters without spaces or line breaks."), code="invalid_storage_key"
 )
 # Shorter than a DNS label (63) so that the namespace prefix and derived names (``<slug>-tls``) still fit.
 SLUG_MAX_LENGTH = 40
@@ -99,6 +104,19 @@ class Instance(GuardedStatus):
         blank=True,
         editable=False,
         help_text=_("Every object last applied to the cluster: key -> hash of its manifest and its resourceVersion."),
+    )
+    # The instance's OWN key at the backup storage, limited to its prefix (README, "Backup credentials"). The
+    # secret half is encrypted at rest, written only through the admin's write-only field, and not editable
+    # so that no form or audit snapshot ever copies it.
+    backup_access_key_id = models.CharField(
+        _("backup access key ID"),
+        max_length=128,
+        blank=True,
+        validators=[validate_storage_key],
+        help_text=_("This instance's own key at the backup storage, allowed only under instances/<slug>/."),
+    )
+    backup_secret_access_key = EncryptedTextField(
+        _("backup secret access key"), blank=True, editable=False, validators=[validate_storage_key]
     )
     synced_at = models.DateTimeField(_("last status sync"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -92,3 +92,29 @@ def test_upgrade_requested_approved_and_seen_started(
     assert "Running" in browser.find_element(By.TAG_NAME, "main").text
     # No page along the way made the browser report an error (a missing file, a failed script).
     assert [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+
+
+def test_the_live_rollout_and_the_api_docs_work_under_the_content_security_policy(
+    browser, live_server, admin_unistra, instance_unistra
+):
+    from instances.choices import RolloutState
+    from instances.models import RolloutSnapshot
+
+    log_in(browser, live_server, "admin-unistra")
+    browser.get(f"{live_server.url}/instances/smile-unistra/")
+    RolloutSnapshot.objects.create(
+        instance=instance_unistra,
+        kind="Deployment",
+        component="live-check",
+        desired=2,
+        ready=1,
+        state=RolloutState.PROGRESSING,
+    )
+
+    # live.js (a file, as the policy requires) fetches the card again within its interval and shows the workload.
+    wait(browser).until(ec.text_to_be_present_in_element((By.ID, "rollout"), "live-check"))
+
+    browser.get(f"{live_server.url}/api/v1/docs/")
+    wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
+    severe = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == [], "no script, style or request refused by the Content-Security-Policy"

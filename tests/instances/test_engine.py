@@ -25,6 +25,7 @@ from instances.engine import dispatcher
 from instances.engine.health import check_cluster
 from instances.engine.runner import new_job_id
 from instances.engine.sync import sync_cluster, sync_cluster_backups
+from instances.kube.client import ClusterClient
 from instances.models import ApplicationVersion, Backup, Instance, Operation, RolloutSnapshot
 from tests.conftest import ctx
 from tests.engine_fixtures import approved_upgrade, core_image, run_worker, upgrade
@@ -64,6 +65,26 @@ def test_a_reapply_never_rotates_the_database_password(deployed, kube_emulator, 
     assert operation.status == OperationStatus.SUCCEEDED, operation.error
     after = kube_emulator.get_object("v1", "Secret", "saas-smile-new", "smile-database")
     assert after["data"] == before["data"]
+
+
+def test_an_upgrade_creates_a_password_the_instance_did_not_have_yet(
+    deployed, kube_emulator, admin_unistra, maintainer, versions
+):
+    """An instance deployed by an older portal has no superuser password; an upgrade (not a full apply) must create
+    it before the database pod that mounts it starts, and leave the application's password as it was."""
+    # As an older portal left it: manifests that mount no superuser password, and no such Secret.
+    last = Operation.objects.get(instance=deployed)
+    older = last.manifests.replace("secretName: smile-database-superuser", "secretName: smile-database")
+    Operation.objects.filter(pk=last.pk).update(manifests=older)
+    with ClusterClient.for_url(kube_emulator.url) as client:
+        assert client.delete("Secret", "saas-smile-new", "smile-database-superuser")
+    before = kube_emulator.get_object("v1", "Secret", "saas-smile-new", "smile-database")
+    request = upgrade(admin_unistra, maintainer, deployed, versions["1.2.6"])
+    assert request.status == RequestStatus.SUCCEEDED, request.result
+    operation = request.operations.get()
+    assert not any("applied all" in line["message"] for line in operation.log)  # only what changed was sent
+    assert kube_emulator.get_object("v1", "Secret", "saas-smile-new", "smile-database-superuser") is not None
+    assert kube_emulator.get_object("v1", "Secret", "saas-smile-new", "smile-database")["data"] == before["data"]
 
 
 def test_unchanged_manifests_are_not_applied_again(deployed, kube_emulator, versions):

@@ -69,8 +69,12 @@ SPECS = {
         images=TAGGED_IMAGES,
         host="smile.uha.fr",
         tls_secret_name="uha-wildcard",
+        tls_cluster_issuer="letsencrypt-prod",
         ingress_class="traefik",
         ingress_controller_namespace="traefik",
+        backup_storage_port=9000,
+        backup_storage_cidrs=("192.0.2.10", "2001:db8::/64"),
+        pod_security_version="v1.32",
         size="large",
         extra_labels={"example.org/cost-centre": "cc-1042", "tier": "gold"},
         timemachine_time_zone="Etc/UTC",
@@ -84,12 +88,17 @@ EXPECTED_OBJECTS = {
     ("ResourceQuota", "smile-quota"),
     ("LimitRange", "smile-limits"),
     ("NetworkPolicy", "default-deny"),
-    ("NetworkPolicy", "allow-same-namespace"),
-    ("NetworkPolicy", "allow-ingress-controller"),
     ("NetworkPolicy", "allow-dns"),
-    ("NetworkPolicy", "allow-timemachine-s3"),
+    ("NetworkPolicy", "smile-nginx"),
+    ("NetworkPolicy", "smile-core"),
+    ("NetworkPolicy", "smile-database"),
+    ("NetworkPolicy", "smile-memcached"),
+    ("NetworkPolicy", "smile-timemachine"),
     ("ServiceAccount", "smile"),
     ("ConfigMap", "smile-settings"),
+    ("ConfigMap", "smile-database-init"),
+    ("PodDisruptionBudget", "smile-core"),
+    ("PodDisruptionBudget", "smile-nginx"),
     ("Service", "smile-core"),
     ("Service", "smile-database"),
     ("Service", "smile-memcached"),
@@ -212,11 +221,15 @@ def test_every_image_is_the_mapped_one(case):
         assert core["image"] == "quay.example.org/smile/smile-core:1.2.4"
 
 
-def test_pod_security_quota_limitrange_and_network_policies_in_every_render(case):
+def test_pod_security_quota_limitrange_and_default_deny_in_every_render(case):
+    """The other network policies are written out flow by flow in test_isolation.py."""
     spec, rendered = case
     namespace_labels = rendered.get("Namespace", spec.namespace)["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert namespace_labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        # Pinned, never "latest": a cluster upgrade must not change the standard the pods are held to.
+        assert namespace_labels[f"pod-security.kubernetes.io/{mode}-version"] == spec.pod_security_version
+    assert spec.pod_security_version == ("v1.32" if spec.size == "large" else "v1.31")
 
     profile = SIZE_PROFILES[spec.size]
     assert rendered.get("ResourceQuota", "smile-quota")["spec"]["hard"] == dict(profile.quota)
@@ -226,31 +239,6 @@ def test_pod_security_quota_limitrange_and_network_policies_in_every_render(case
 
     deny = rendered.get("NetworkPolicy", "default-deny")["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    same = rendered.get("NetworkPolicy", "allow-same-namespace")["spec"]
-    assert same["ingress"] == [{"from": [{"podSelector": {}}]}]
-    assert same["egress"] == [{"to": [{"podSelector": {}}]}]
-    ingress = rendered.get("NetworkPolicy", "allow-ingress-controller")["spec"]
-    assert ingress["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "nginx"
-    assert ingress["ingress"] == [
-        {
-            "from": [
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": spec.ingress_controller_namespace}
-                    }
-                }
-            ],
-            "ports": [{"port": 8080, "protocol": "TCP"}],
-        }
-    ]
-    dns = rendered.get("NetworkPolicy", "allow-dns")["spec"]
-    assert dns["egress"][0]["to"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}
-    ]
-    assert {(p["protocol"], p["port"]) for p in dns["egress"][0]["ports"]} == {("UDP", 53), ("TCP", 53)}
-    s3 = rendered.get("NetworkPolicy", "allow-timemachine-s3")["spec"]
-    assert s3["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "timemachine"
-    assert s3["egress"][0]["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 
 def test_every_pod_and_container_is_hardened(case):
@@ -335,6 +323,12 @@ def test_ingress_host_tls_and_class(case):
     assert ingress["ingressClassName"] == spec.ingress_class
     assert [rule["host"] for rule in ingress["rules"]] == [spec.host]
     assert ingress["tls"] == [{"hosts": [spec.host], "secretName": spec.tls_secret_name}]
+    # With an issuer, cert-manager issues the certificate into that secret; without, nothing asks it to.
+    annotations = rendered.get("Ingress", "smile")["metadata"].get("annotations", {})
+    if spec.tls_cluster_issuer:
+        assert annotations == {"cert-manager.io/cluster-issuer": spec.tls_cluster_issuer}
+    else:
+        assert "cert-manager.io/cluster-issuer" not in annotations
 
 
 def test_backup_cronjob(case):
@@ -345,10 +339,19 @@ def test_backup_cronjob(case):
     assert (cron["successfulJobsHistoryLimit"], cron["failedJobsHistoryLimit"]) == (7, 3)
     job = cron["jobTemplate"]["spec"]
     assert (job["backoffLimit"], job["activeDeadlineSeconds"]) == (2, 3600)
-    env = {e["name"]: e for e in job["template"]["spec"]["containers"][0]["env"]}
-    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "smile-database", "key": "password"}
-    for name, key in [("S3_ENDPOINT", "endpoint"), ("S3_BUCKET", "bucket"), ("AWS_ACCESS_KEY_ID", "access-key-id")]:
-        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "smile-timemachine-s3", "key": key}
+    pod = job["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    # The superuser dumps the database; passwords and keys are files of the mounted Secrets.
+    assert env["PGUSER"] == "postgres"
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/run/secrets/smile-timemachine-s3/credentials"
+    secrets = {v["secret"]["secretName"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    assert set(secrets) == {"smile-database-superuser", "smile-timemachine-s3"}
+    # Optional: without the instance's own credentials the Job starts and fails at once, saying why.
+    assert secrets["smile-timemachine-s3"].get("optional") is True
+    assert not secrets["smile-database-superuser"].get("optional")
+    script = pod["containers"][0]["command"][-1]
+    assert 'target="s3://$(cat "$s3/bucket")/$(cat "$s3/prefix")${JOB_NAME}.dump"' in script
+    assert "no backup storage credentials for this instance" in script
 
 
 def test_settings_hash_on_core_pods(case):
@@ -492,6 +495,12 @@ def test_unmapped_image_placeholder_is_refused():
         ({"extra_labels": {"tier": "gold\nkind: Secret"}}, "Value .* of label 'tier' is invalid"),
         ({"extra_labels": {"bad key": "x"}}, "Label key 'bad key' is invalid"),
         ({"images": {}}, "No images given"),
+        ({"pod_security_version": "latest"}, "Pod Security version 'latest' must be a Kubernetes version"),
+        ({"backup_storage_cidrs": ("s3.example.org",)}, "'s3.example.org' is not an IP network"),
+        ({"backup_storage_cidrs": ("192.0.2.1/24",)}, "'192.0.2.1/24' is not an IP network"),
+        ({"backup_storage_port": 0}, "Backup storage port 0 is not a TCP port"),
+        ({"backup_storage_port": "443"}, "Backup storage port '443' is not a TCP port"),
+        ({"tls_cluster_issuer": "Lets Encrypt"}, "TLS cluster issuer 'Lets Encrypt' is not a valid DNS name"),
     ],
 )
 def test_invalid_spec_raises_value_error(changes, message):

@@ -288,7 +288,14 @@ def test_create_refuses_a_taken_or_pending_slug(
         workflow.request_create(
             ctx(admin_unicaen), organisation=unicaen, application=smile, slug="smile-new", version=versions["1.2.6"]
         )
-    assert f"#{first.pk}" in excinfo.value.message_dict["slug"][0]
+    # Refused, but without naming another organisation's request.
+    assert excinfo.value.message_dict["slug"] == ["smile-new is already asked for; choose another name."]
+    assert f"#{first.pk}" not in str(excinfo.value)
+    with pytest.raises(ValidationError) as excinfo:
+        workflow.request_create(
+            ctx(admin_unistra), organisation=unistra, application=smile, slug="smile-new", version=versions["1.2.6"]
+        )
+    assert f"Request #{first.pk} already asks" in excinfo.value.message_dict["slug"][0], "its own request is named"
 
 
 def test_viewer_and_other_organisation_cannot_file(viewer_unistra, admin_unicaen, instance_unistra, versions):
