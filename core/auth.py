@@ -127,3 +127,18 @@ def record_trusted_address(user) -> None:
     # An address another account already holds verified stays unverified here: shared, it identifies no one.
     taken = EmailAddress.objects.filter(email__iexact=email, verified=True).exists()
     EmailAddress.objects.create(user=user, email=email.lower(), verified=not taken, primary=not has_primary)
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out attempt: JSON for the API (its errors are JSON), a page elsewhere."""
+    from django.http import JsonResponse
+    from django.shortcuts import render
+
+    cool_off = settings.AXES_COOLOFF_TIME
+    if request.path.startswith("/api/"):
+        detail = _("Too many failed attempts from your address; wait before trying again.")
+        response = JsonResponse({"detail": detail}, status=429)
+    else:
+        response = render(request, "account/locked_out.html", status=429)
+    response["Retry-After"] = str(int(cool_off.total_seconds()))
+    return response

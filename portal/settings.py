@@ -199,8 +199,8 @@ AUTHENTICATION_BACKENDS = [
 # The client address they give is the one the audit trail records and every login and token limit counts.
 PORTAL_TRUSTED_PROXIES = env_int("PORTAL_TRUSTED_PROXIES", 0)
 
-# Failed logins on every path that checks a password (the portal's login, the admin's, password reset's
-# re-login) are counted by django-axes per account *and* address: an attacker locks out only their own
+# Failed logins on every path that checks a password (the portal's login, the admin's) and failed API token
+# attempts are counted by django-axes per account *and* address: an attacker locks out only their own
 # attempts on that account, never every user behind the same proxy.
 AXES_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("PORTAL_LOGIN_COOLOFF_MINUTES", 15))
@@ -208,7 +208,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "core.middleware.client_ip_of"
 AXES_USERNAME_CALLABLE = "core.auth.login_name_of"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "account/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "core.auth.lockout_response"
 
 # Content-Security-Policy: scripts and styles only from the portal's own files, never inline.
 CONTENT_SECURITY_POLICY = {
@@ -321,9 +321,6 @@ REST_KNOX = {
     "TOKEN_PREFIX": "sp_",  # recognisable in a leaked file or a secret scanner
     "AUTH_HEADER_PREFIX": "Bearer",
 }
-# Failed token attempts from one client address: at most this many per window before 429.
-PORTAL_API_TOKEN_FAILURES = env_int("PORTAL_API_TOKEN_FAILURES", 20)
-PORTAL_API_TOKEN_FAILURE_WINDOW = env_int("PORTAL_API_TOKEN_FAILURE_WINDOW", 300)
 # The API refuses bodies larger than this (413) and JSON nested deeper than this (400).
 PORTAL_API_MAX_BODY_BYTES = env_int("PORTAL_API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 PORTAL_API_MAX_JSON_DEPTH = env_int("PORTAL_API_MAX_JSON_DEPTH", 20)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hmac import compare_digest
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
-from django.core.cache import cache
+from django.contrib.auth.signals import user_login_failed
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
@@ -28,9 +29,10 @@ class TooManyFailures(exceptions.Throttled):
     default_detail = _l("Too many failed token attempts from your address; wait before trying again.")
 
 
-def _failure_key(request) -> str:
-    address = getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR", "") or "unknown"
-    return f"api-token-failures:{address}"
+# Failed token attempts are counted by django-axes, like failed logins, as attempts on this pseudo account from the
+# client's address: every guess from one address counts together, and no real account is locked by them.
+TOKEN_LOGIN = "api-token"
+TOKEN_CREDENTIALS = {"username": TOKEN_LOGIN}
 
 
 class PersonalTokenAuthentication(TokenAuthentication):
@@ -38,9 +40,9 @@ class PersonalTokenAuthentication(TokenAuthentication):
 
     - ``Authorization: Bearer <token>`` and ``Authorization: Token <token>`` both work.
     - A revoked or expired token answers 401 saying so (knox would delete an expired token and say "invalid").
-    - Failed attempts are counted per client address; past ``PORTAL_API_TOKEN_FAILURES`` in
-      ``PORTAL_API_TOKEN_FAILURE_WINDOW`` seconds every attempt from that address answers 429, good token or not,
-      so guessing costs the guesser time.
+    - Failed attempts are counted by django-axes per client address (the trusted one, as for logins); past
+      ``PORTAL_LOGIN_FAILURE_LIMIT`` every attempt from that address answers 429 for the cool-off time, good token
+      or not, so guessing costs the guesser time.
     - A successful use records the token's last-used time (at most once a minute).
     """
 
@@ -81,19 +83,14 @@ class PersonalTokenAuthentication(TokenAuthentication):
 
     @staticmethod
     def _check_not_locked_out(request) -> None:
-        if cache.get(_failure_key(request), 0) >= settings.PORTAL_API_TOKEN_FAILURES:
-            raise TooManyFailures(wait=settings.PORTAL_API_TOKEN_FAILURE_WINDOW)
+        if settings.AXES_ENABLED and AxesProxyHandler.is_locked(request._request, TOKEN_CREDENTIALS):
+            raise TooManyFailures(wait=settings.AXES_COOLOFF_TIME.total_seconds())
 
     @staticmethod
     def _fail(request, message: str):
-        key = _failure_key(request)
-        window = settings.PORTAL_API_TOKEN_FAILURE_WINDOW
-        # add() starts the window once; incr() counts within it without extending it.
-        if not cache.add(key, 1, timeout=window):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add() and incr()
-                cache.add(key, 1, timeout=window)
+        user_login_failed.send(
+            sender=PersonalTokenAuthentication, credentials=TOKEN_CREDENTIALS, request=request._request
+        )
         raise exceptions.AuthenticationFailed(message)
 
 

@@ -5,6 +5,7 @@ import datetime
 import io
 
 import pytest
+from axes.models import AccessAttempt
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -118,8 +119,9 @@ def test_a_malformed_header_is_401(db, header):
     assert "detail" in response.json()
 
 
-def test_failed_attempts_are_rate_limited_per_address(settings, admin_unistra):
-    settings.PORTAL_API_TOKEN_FAILURES = 3
+def test_failed_attempts_are_counted_by_axes_per_address(settings, admin_unistra):
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 3
     _token, secret = new_token(admin_unistra)
     bad = api("sp_" + "1" * 64)
 
@@ -127,10 +129,12 @@ def test_failed_attempts_are_rate_limited_per_address(settings, admin_unistra):
     locked_out = api(secret).get("/api/v1/instances/")
     elsewhere = api(secret).get("/api/v1/instances/", REMOTE_ADDR="10.0.0.9")
 
-    assert statuses == [401, 401, 401, 429]
+    assert statuses == [401, 401, 429, 429], "the third failure reaches the limit"
     assert locked_out.status_code == 429 and int(locked_out["Retry-After"]) > 0
+    assert locked_out["Content-Type"] == "application/json"
     assert "failed token attempts" in locked_out.json()["detail"]
     assert elsewhere.status_code == 200
+    assert AccessAttempt.objects.get().username == "api-token", "recorded by axes, as the pseudo account"
 
 
 def test_the_user_rate_limit_answers_429(monkeypatch, admin_unistra):
