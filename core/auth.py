@@ -76,6 +76,12 @@ class PortalSocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return getattr(settings, "OIDC_ALLOW_SIGNUP", False)
 
+    def save_user(self, request, sociallogin, form=None):
+        # An account the provider creates gets the addresses the provider vouched for (allauth records them with
+        # their verified flag), not the maintainer-set treatment of record_trusted_address.
+        sociallogin.user._skip_trusted_address = True
+        return super().save_user(request, sociallogin, form)
+
     def pre_social_login(self, request, sociallogin) -> None:
         if sociallogin.is_existing:
             return
@@ -121,6 +127,8 @@ def record_trusted_address(user) -> None:
     leave the account with no address at all until the new one is confirmed.
     """
     email = (user.email or "").strip()
+    if getattr(user, "_skip_trusted_address", False):
+        return
     if not email or EmailAddress.objects.filter(user=user, email__iexact=email).exists():
         return
     has_primary = EmailAddress.objects.filter(user=user, primary=True).exists()

@@ -1,5 +1,7 @@
 """Forms of the instruction file pages: the import (a file or pasted text, dry run first) and the git sources."""
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -98,6 +100,19 @@ class InstructionSourceForm(forms.ModelForm):
             raise forms.ValidationError(_("Give the path of a file inside the repository."))
         return path
 
+    def clean(self):
+        cleaned = super().clean()
+        # The stored password or token goes only where it was entered for: a new host (or transport) needs it typed
+        # again, or anyone allowed to edit the source could send it to a server of theirs.
+        url = cleaned.get("url")
+        kept = self.instance.pk and self.instance.secret and not getattr(self, "secret_changed", False)
+        clearing = "clear_secret" in self.fields and self.data.get(self.add_prefix("clear_secret"))
+        if kept and url and not clearing and _origin(url) != _origin(self.instance.url):
+            self.add_error(
+                "secret", _("Enter the password or token again: it is not sent to the repository's new address.")
+            )
+        return cleaned
+
     def clean_secret(self):
         value = self.cleaned_data["secret"]
         # clear_secret comes after this field, so it is read from the raw data.
@@ -110,3 +125,14 @@ class InstructionSourceForm(forms.ModelForm):
             return stored if isinstance(stored, UnreadableSecret) else (stored or "")
         self.secret_changed = bool(value)
         return value
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """A git URL's transport and host (``git@host:path`` is SSH), to tell where its credentials would go."""
+    url = (url or "").strip()
+    if "://" in url:
+        parsed = urlsplit(url)
+        return parsed.scheme.lower(), (parsed.hostname or "").lower()
+    if url.startswith("/"):
+        return "file", ""
+    return "ssh", url.split(":", 1)[0].rsplit("@", 1)[-1].lower()

@@ -303,6 +303,8 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
     ],
+    # DRF's throttles find the client address through the same trusted proxies as everything else.
+    "NUM_PROXIES": PORTAL_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("PORTAL_API_ANON_RATE", "60/minute"),
         "user": os.environ.get("PORTAL_API_USER_RATE", "1200/minute"),

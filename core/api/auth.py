@@ -41,8 +41,10 @@ class PersonalTokenAuthentication(TokenAuthentication):
     - ``Authorization: Bearer <token>`` and ``Authorization: Token <token>`` both work.
     - A revoked or expired token answers 401 saying so (knox would delete an expired token and say "invalid").
     - Failed attempts are counted by django-axes per client address (the trusted one, as for logins); past
-      ``PORTAL_LOGIN_FAILURE_LIMIT`` every attempt from that address answers 429 for the cool-off time, good token
-      or not, so guessing costs the guesser time.
+      ``PORTAL_LOGIN_FAILURE_LIMIT`` every unknown token from that address answers 429 for the cool-off time, so
+      guessing costs the guesser time. Only guesses count (unknown tokens, malformed headers): a revoked or expired
+      token is a known one, and a valid token always passes, so a forgotten cron job on a shared address locks
+      nobody out.
     - A successful use records the token's last-used time (at most once a minute).
     """
 
@@ -50,7 +52,6 @@ class PersonalTokenAuthentication(TokenAuthentication):
         auth = get_authorization_header(request).split()
         if not auth or auth[0].lower() not in HEADER_PREFIXES:
             return None  # not ours: another scheme, or a browser session
-        self._check_not_locked_out(request)
         if len(auth) != 2:
             self._fail(request, _("Invalid token header: give one token after the scheme, with no spaces."))
         try:
@@ -68,12 +69,16 @@ class PersonalTokenAuthentication(TokenAuthentication):
             if not compare_digest(digest, candidate.digest):
                 continue
             if candidate.is_revoked:
-                self._fail(request, _("This token was revoked; create a new one on your API tokens page."))
+                raise exceptions.AuthenticationFailed(
+                    _("This token was revoked; create a new one on your API tokens page.")
+                )
             if candidate.is_expired:
                 when = formats.date_format(timezone.localtime(candidate.expiry), "DATETIME_FORMAT")
-                self._fail(request, _("This token expired on %(date)s; create a new one.") % {"date": when})
+                raise exceptions.AuthenticationFailed(
+                    _("This token expired on %(date)s; create a new one.") % {"date": when}
+                )
             if not candidate.user.is_active:
-                self._fail(request, _("This token's user is inactive."))
+                raise exceptions.AuthenticationFailed(_("This token's user is inactive."))
             candidate.touch()
             return candidate.user, candidate
         self._fail(request, _("Invalid token."))
@@ -86,8 +91,10 @@ class PersonalTokenAuthentication(TokenAuthentication):
         if settings.AXES_ENABLED and AxesProxyHandler.is_locked(request._request, TOKEN_CREDENTIALS):
             raise TooManyFailures(wait=settings.AXES_COOLOFF_TIME.total_seconds())
 
-    @staticmethod
-    def _fail(request, message: str):
+    @classmethod
+    def _fail(cls, request, message: str):
+        """A guess: refused with 429 while its address is locked out, otherwise counted and refused with 401."""
+        cls._check_not_locked_out(request)
         user_login_failed.send(
             sender=PersonalTokenAuthentication, credentials=TOKEN_CREDENTIALS, request=request._request
         )

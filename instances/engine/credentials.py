@@ -75,8 +75,14 @@ class BackupCredentials:
                 f"aws_secret_access_key = {self.secret_access_key}\n"
             ),
         }
-        if self.region:
-            data["region"] = self.region
+        # Always written, empty when there is none: the timemachine reads it only when it is not empty, and the
+        # CronJob of portals before 1.0 requires the key.
+        data["region"] = self.region or ""
+        # The same key under the names the timemachine CronJob of portals before 1.0 reads from the environment: an
+        # instance applied by such a portal backs up with its own key until its next full apply replaces the
+        # CronJob (the pre-upgrade backup runs before the new manifests are applied).
+        data["access-key-id"] = self.access_key_id
+        data["secret-access-key"] = self.secret_access_key
         return data
 
 

@@ -125,15 +125,19 @@ def test_failed_attempts_are_counted_by_axes_per_address(settings, admin_unistra
     _token, secret = new_token(admin_unistra)
     bad = api("sp_" + "1" * 64)
 
+    revoked, revoked_secret = new_token(admin_unistra, name="forgotten cron job")
+    revoke_token(AuditContext.system("tests"), revoked)
+    stale = [api(revoked_secret).get("/api/v1/instances/").status_code for _ in range(5)]
     statuses = [bad.get("/api/v1/instances/").status_code for _ in range(4)]
-    locked_out = api(secret).get("/api/v1/instances/")
-    elsewhere = api(secret).get("/api/v1/instances/", REMOTE_ADDR="10.0.0.9")
+    good = api(secret).get("/api/v1/instances/")
 
-    assert statuses == [401, 401, 429, 429], "the third failure reaches the limit"
+    assert stale == [401] * 5, "a revoked token is a known one: it does not count as a guess"
+    assert statuses == [401, 401, 429, 429], "the third guess reaches the limit"
+    assert bad.get("/api/v1/instances/")["Content-Type"] == "application/json"
+    locked_out = bad.get("/api/v1/instances/")
     assert locked_out.status_code == 429 and int(locked_out["Retry-After"]) > 0
-    assert locked_out["Content-Type"] == "application/json"
     assert "failed token attempts" in locked_out.json()["detail"]
-    assert elsewhere.status_code == 200
+    assert good.status_code == 200, "a valid token from the same address still works"
     assert AccessAttempt.objects.get().username == "api-token", "recorded by axes, as the pseudo account"
 
 

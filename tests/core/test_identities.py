@@ -209,3 +209,14 @@ def test_an_address_two_accounts_share_belongs_to_the_account_that_held_it_first
     PortalSocialAccountAdapter(request).pre_social_login(request, login)
 
     assert login.user == first, "the second account holds it unverified: allauth allows one verified holder"
+
+
+def test_an_account_the_provider_creates_keeps_the_provider_s_word_on_its_address(oidc, settings):
+    settings.OIDC_ALLOW_SIGNUP = True
+    request = web_request()
+    login = sso_login(request, email="new@unistra.example.org", email_verified=False, preferred_username="newcomer")
+
+    user = PortalSocialAccountAdapter(request).save_user(request, login)
+
+    row = EmailAddress.objects.get(user=user)
+    assert (row.email, row.verified) == ("new@unistra.example.org", False), "not turned into a trusted address"

@@ -279,3 +279,42 @@ def test_the_admin_edits_sources_without_showing_the_secret(client, source):
     change = client.get(reverse("admin:instances_instructionsource_change", args=[source.pk]))
     assert change.status_code == 200 and SECRET not in page(change)
     assert client.get(reverse("admin:instances_instructionsource_changelist")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://git.example.org/other/repo.git", False),  # same host: the secret goes where it went
+        ("https://attacker.example.net/hosting/instructions.git", True),
+        ("ssh://git.example.org/hosting/instructions.git", True),  # another transport
+        ("git@attacker.example.net:hosting/instructions.git", True),
+    ],
+)
+def test_the_stored_secret_is_not_sent_to_a_new_address_without_being_typed_again(
+    client, maintainer, smile, url, refused
+):
+    source = InstructionSource.objects.create(
+        name="hosting", url="https://git.example.org/hosting/instructions.git", username="deploy", secret=SECRET
+    )
+    client.force_login(maintainer)
+    data = {
+        "name": "hosting",
+        "url": url,
+        "branch": "main",
+        "path": "instructions.txt",
+        "poll_interval": 300,
+        "enabled": "on",
+        "username": "deploy",
+        "secret": "",
+    }
+
+    response = client.post(reverse("instances:instruction_source_update", args=[source.pk]), data)
+
+    source.refresh_from_db()
+    if refused:
+        assert response.status_code == 200 and "Enter the password or token again" in page(response)
+        assert source.url == "https://git.example.org/hosting/instructions.git"
+    else:
+        assert response.status_code == 302 and (source.url, source.secret) == (url, SECRET)
+    retyped = client.post(reverse("instances:instruction_source_update", args=[source.pk]), {**data, "secret": "new"})
+    assert retyped.status_code == 302
