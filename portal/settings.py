@@ -464,7 +464,11 @@ PORTAL_INSTRUCTIONS_APPLICATION = os.environ.get("PORTAL_INSTRUCTIONS_APPLICATIO
 # empty: the system's temporary directory).
 PORTAL_INSTRUCTIONS_POLL_TICK = env_int("PORTAL_INSTRUCTIONS_POLL_TICK", 60)
 PORTAL_INSTRUCTIONS_GIT_TIMEOUT = env_int("PORTAL_INSTRUCTIONS_GIT_TIMEOUT", 60)
-PORTAL_INSTRUCTIONS_GIT_PROTOCOLS = env_list("PORTAL_INSTRUCTIONS_GIT_PROTOCOLS", "https,ssh,file")
+# `file` (a repository on the portal's own disk) only in development: in production it would let a source read
+# any repository the portal's user can read.
+PORTAL_INSTRUCTIONS_GIT_PROTOCOLS = env_list(
+    "PORTAL_INSTRUCTIONS_GIT_PROTOCOLS", "https,ssh,file" if DEBUG else "https,ssh"
+)
 PORTAL_INSTRUCTIONS_GIT_DIR = os.environ.get("PORTAL_INSTRUCTIONS_GIT_DIR", "")
 
 if not DEBUG:

@@ -24,6 +24,8 @@ STORAGES = {
 # django-axes refuses authenticate() calls without a request, which the test client's login() makes; the tests of
 # login limits turn it on (tests/core/test_login_limits.py).
 AXES_ENABLED = False
+# The instruction sources' tests use local bare repositories (production allows only https and ssh).
+PORTAL_INSTRUCTIONS_GIT_PROTOCOLS = ["https", "ssh", "file"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 

@@ -69,3 +69,13 @@ def test_time_zone_comes_from_the_environment():
         env={"DJANGO_DEBUG": "1", "DATABASE_URL": "sqlite:///:memory:", "PORTAL_TIME_ZONE": "America/Montreal"},
     )
     assert result.stdout.strip().splitlines()[-1] == "America/Montreal"
+
+
+@pytest.mark.parametrize(("debug", "expected"), [("0", "https,ssh"), ("1", "https,ssh,file")])
+def test_git_sources_read_local_repositories_only_in_development(debug, expected):
+    env = {**PRODUCTION, "DJANGO_DEBUG": debug}
+    code = "from django.conf import settings; print(','.join(settings.PORTAL_INSTRUCTIONS_GIT_PROTOCOLS))"
+
+    result = manage("shell", "-c", code, env=env)
+
+    assert result.stdout.strip().splitlines()[-1] == expected, result.stderr
