@@ -18,8 +18,9 @@ class CoreConfig(AppConfig):
         post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="core.trusted_address")
 
 
-def _user_saved(sender, instance, raw=False, **kwargs):
-    if not raw:
+def _user_saved(sender, instance, raw=False, update_fields=None, **kwargs):
+    # A login saves last_login only: nothing to look at then.
+    if not raw and (update_fields is None or "email" in update_fields):
         from core.auth import record_trusted_address
 
         record_trusted_address(instance)

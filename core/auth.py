@@ -119,7 +119,7 @@ class PortalSocialAccountAdapter(DefaultSocialAccountAdapter):
         )
 
 
-def record_trusted_address(user) -> None:
+def record_trusted_address(user) -> None:  # core/migrations/0005 applies the same rules to existing accounts
     """Make ``user.email`` the account's primary, verified address in allauth's table, if it is not there yet.
 
     ``User.email`` is only ever set by maintainers (admin, commands) or by allauth once an address is verified

@@ -5,6 +5,8 @@ import re
 import uuid
 
 from django.conf import settings
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
 
 # What a request id from a proxy may look like: letters, digits and a few separators, at most 64 characters (a UUID,
 # a W3C trace id, an AWS or nginx id). Anything else is replaced, so that logs and the audit trail hold no junk.
@@ -61,7 +63,6 @@ class HealthCheckMiddleware:
         if request.path != self.path:
             return self.get_response(request)
         from django.db import DatabaseError, connection
-        from django.http import JsonResponse
 
         try:
             with connection.cursor() as cursor:
@@ -85,9 +86,7 @@ class DatabaseBusyMiddleware:
 
     def process_exception(self, request, exception):
         from django.db import OperationalError
-        from django.http import JsonResponse
         from django.template.loader import render_to_string
-        from django.utils.translation import gettext as _
 
         text = str(exception).lower()
         if not isinstance(exception, OperationalError) or not ("locked" in text or "lock timeout" in text):
@@ -118,9 +117,6 @@ class ApiBodyLimitMiddleware:
     def __call__(self, request):
         if not request.path.startswith(self.prefix):
             return self.get_response(request)
-        from django.http import JsonResponse
-        from django.utils.translation import gettext as _
-
         limit = settings.PORTAL_API_MAX_BODY_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

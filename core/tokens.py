@@ -67,6 +67,6 @@ def revoke_token(ctx: AuditContext, token: ApiToken, reason: str = "") -> bool:
         )
         if not updated:
             return False
-        token.revoked_at = now
+        token.revoked_at, token.revoked_by = now, ctx.user
         record(ctx, "token.revoked", token, label=str(token), before=_snapshot(token), reason=reason)
     return True

@@ -105,7 +105,7 @@ class InstructionSourceForm(forms.ModelForm):
         # The stored password or token goes only where it was entered for: a new host (or transport) needs it typed
         # again, or anyone allowed to edit the source could send it to a server of theirs.
         url = cleaned.get("url")
-        kept = self.instance.pk and self.instance.secret and not getattr(self, "secret_changed", False)
+        kept = self.instance.pk and self.instance.secret and not self.secret_changed
         clearing = "clear_secret" in self.fields and self.data.get(self.add_prefix("clear_secret"))
         if kept and url and not clearing and _origin(url) != _origin(self.instance.url):
             self.add_error(

@@ -104,11 +104,8 @@ class PersonalTokenAuthentication(TokenAuthentication):
 class TokenScopePermission(BasePermission):
     """A read-only token may only read; a browser session or a full token may do what its user may."""
 
-    message = "This token is read-only."
+    message = _l("This token is read-only.")
 
     def has_permission(self, request, view) -> bool:
         token = request.auth
-        if isinstance(token, ApiToken) and token.read_only and request.method not in SAFE_METHODS:
-            self.message = _("This token is read-only.")
-            return False
-        return True
+        return not (isinstance(token, ApiToken) and token.read_only and request.method not in SAFE_METHODS)

@@ -124,5 +124,4 @@ class ApiTokenViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
         body = RevokeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         revoke_token(AuditContext.from_request(request), token, reason=body.validated_data["reason"])
-        token.refresh_from_db()
         return Response(ApiTokenSerializer(token, context=self.get_serializer_context()).data)

@@ -74,13 +74,13 @@ def sync_backup_secret(client: ClusterClient, instance: Instance, log: Operation
     One read, and a write only when the content differs.
     """
     namespace = instance.namespace
+    current = client.get("Secret", namespace, BACKUP_SECRET)
     try:
         credentials = credentials_for(instance)
     except UnreadableCredentials as error:
         log(msg("the instance's backup storage credentials cannot be read (%(reason)s): Secret %(name)s left as it is"),
             level="warning", reason=str(error), name=BACKUP_SECRET)  # fmt: skip
-        return client.get("Secret", namespace, BACKUP_SECRET) is not None
-    current = client.get("Secret", namespace, BACKUP_SECRET)
+        return current is not None
     if credentials is None:
         if current is not None:
             client.delete("Secret", namespace, BACKUP_SECRET)
@@ -120,9 +120,9 @@ def workload_images(objects: list[dict]) -> dict[str, list[str]]:
     }
 
 
-def _newly_mounted(instance: Instance, objects: list[dict]) -> set[str]:
-    """Secrets these objects mount that the manifests of the last successful apply did not."""
-    mounted = mounted_secrets(objects)
+def _newly_mounted(instance: Instance, objects: list[dict], names) -> set[str]:
+    """Secrets among ``names`` that these objects mount and the manifests of the last successful apply did not."""
+    mounted = mounted_secrets(objects) & set(names)
     if not mounted:
         return mounted
     last = last_applied(instance)
@@ -158,7 +158,7 @@ def apply_manifests(
     others = [o for o in changed if o["kind"] != "Namespace"]
     if full:
         ensure_secrets(client, instance, log)
-    elif generated := sorted(_newly_mounted(instance, others) & set(GENERATED_SECRETS)):
+    elif generated := sorted(_newly_mounted(instance, others, GENERATED_SECRETS)):
         # A new base may mount a password the instance's older manifests did not (the superuser's): it must exist
         # before the pods start. Only then is it checked, so that an ordinary upgrade sends nothing more.
         ensure_generated_secrets(client, instance, log, generated)

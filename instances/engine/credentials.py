@@ -116,7 +116,7 @@ class StaticCredentials(BackupCredentialsProvider):
     def credentials(self, instance: Instance) -> BackupCredentials | None:
         secret = instance.backup_secret_access_key
         if isinstance(secret, UnreadableSecret):
-            raise UnreadableCredentials(UnreadableSecret.reason)
+            raise UnreadableCredentials(secret.reason)
         if not instance.backup_access_key_id or not secret:
             return None
         return self.storage(instance, instance.backup_access_key_id, secret)

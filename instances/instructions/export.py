@@ -14,7 +14,8 @@ from instances.choices import RequestKind, RequestStatus
 from instances.instructions.parser import FORMAT, LETTERS, format_time
 from instances.models import ChangeRequest
 
-EXPORTED_STATUSES = (RequestStatus.SUBMITTED, RequestStatus.APPROVED, RequestStatus.SCHEDULED)
+# Not started yet: what the file can still change.
+EXPORTED_STATUSES = RequestStatus.cancellable()
 EXPORTED_KINDS = (RequestKind.CREATE, RequestKind.UPDATE, RequestKind.DELETE)
 
 

@@ -307,7 +307,7 @@ class _Importer:
             status: pk
             for pk, status in candidates.filter(status__in=MATCHED_STATUSES).order_by("id").values_list("pk", "status")
         }
-        for status in (*RequestStatus.open(), RequestStatus.SUCCEEDED, RequestStatus.REJECTED):
+        for status in MATCHED_STATUSES:  # in this order of preference
             if status in matched:
                 return ChangeRequest(pk=matched[status], status=status)
         return None
