@@ -134,15 +134,13 @@ class ClusterClient:
         headers = {"Accept": "application/json"}
         if content_type or body is not None:
             headers["Content-Type"] = content_type or "application/json"
-        request = self._api.param_serialize(
-            method, path, query_params=[q for q in query if q[1] is not None], header_params=headers, body=body,
-            auth_settings=["BearerToken"],
+        # kubernetes 36's ApiClient (the 37 one clashes with botocore's python-dateutil): the answer stays unread,
+        # and a non-2xx answer raises ApiException in its REST layer.
+        return self._api.call_api(
+            path, method, query_params=[q for q in query if q[1] is not None], header_params=headers, body=body,
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+            _request_timeout=timeout or self.timeout,
         )  # fmt: skip
-        response = self._api.call_api(*request, _request_timeout=timeout or self.timeout)
-        if not 200 <= response.status <= 299:
-            response.read()
-            raise ApiException(http_resp=response)
-        return response
 
     def _send(self, method: str, path: str, **kwargs) -> dict:
         """One HTTP request; returns the answer's JSON."""
@@ -235,7 +233,7 @@ class ClusterClient:
         # The read timeout must outlast the server-side watch timeout, or a quiet watch would fail as a timeout.
         timeout = (self.timeout[0], timeout_seconds + self.timeout[1])
         try:
-            response = self._exchange("GET", spec.path(namespace), query=query, timeout=timeout).response
+            response = self._exchange("GET", spec.path(namespace), query=query, timeout=timeout)
         except ApiException as error:
             if error.status == 410:
                 raise WatchExpired(action) from None

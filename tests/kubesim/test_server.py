@@ -670,9 +670,9 @@ def test_request_log_and_write_count(kube_emulator, core, ns):
     core.patch_namespaced_config_map("settings", ns, {"data": {"k": "v"}}, _content_type=MERGE)  # no change
     core.read_namespaced_config_map("settings", ns)
     assert [(r.method, r.path, r.content_type, r.status) for r in kube_emulator.requests] == [
-        ("POST", f"/api/v1/namespaces/{ns}/configmaps", "", 201),  # this client sends no Content-Type here
+        ("POST", f"/api/v1/namespaces/{ns}/configmaps", "application/json", 201),
         ("PATCH", f"/api/v1/namespaces/{ns}/configmaps/settings", MERGE, 200),
-        ("GET", f"/api/v1/namespaces/{ns}/configmaps/settings", "", 200),
+        ("GET", f"/api/v1/namespaces/{ns}/configmaps/settings", "application/json", 200),  # this client always sends one
     ]
     assert kube_emulator.write_count == 1
     assert len(kube_emulator.requests_matching(method="PATCH")) == 1
