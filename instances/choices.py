@@ -43,10 +43,12 @@ class RequestKind(models.TextChoices):
     UPDATE = "update", _("Upgrade")
     DELETE = "delete", _("Delete")
     BACKUP = "backup", _("Backup")
+    RESTORE = "restore", _("Restore")
 
 
-# At most one open request of these kinds per instance (a database constraint enforces it).
-EXCLUSIVE_KINDS = (RequestKind.UPDATE, RequestKind.DELETE)
+# At most one open request of these kinds per instance (a database constraint enforces it): each replaces what
+# runs or what the database holds, so two of them would race.
+EXCLUSIVE_KINDS = (RequestKind.UPDATE, RequestKind.DELETE, RequestKind.RESTORE)
 
 
 class RequestSource(models.TextChoices):
@@ -109,6 +111,9 @@ class OperationKind(models.TextChoices):
     UPGRADE = "upgrade", _("Upgrade")
     DELETE = "delete", _("Delete")
     BACKUP = "backup", _("Backup")
+    RESTORE = "restore", _("Restore")
+    # Restores the latest verified backup into a scratch database on the cluster; the instance is not touched.
+    DRILL = "drill", _("Restore drill")
 
 
 class OperationStatus(models.TextChoices):
@@ -145,12 +150,22 @@ class BackupTrigger(models.TextChoices):
     MANUAL = "manual", _("Manual")
     PRE_UPGRADE = "pre-upgrade", _("Before upgrade")
     FINAL = "final", _("Before deletion")
+    PRE_RESTORE = "pre-restore", _("Before restore")
 
 
 class BackupStatus(models.TextChoices):
+    """A backup's life: its Job runs, uploads (succeeded), the portal checks the object in the storage (verified
+    or failed), and retention deletes it from the storage one day (expired)."""
+
     RUNNING = "running", _("Running")
-    SUCCEEDED = "succeeded", _("Succeeded")
+    SUCCEEDED = "succeeded", _("Uploaded, not verified yet")
+    VERIFIED = "verified", _("Verified")
     FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired (deleted from the storage)")
+
+    @classmethod
+    def finished(cls) -> tuple[str, ...]:
+        return (cls.SUCCEEDED, cls.VERIFIED, cls.FAILED, cls.EXPIRED)
 
 
 class RolloutState(models.TextChoices):

@@ -37,7 +37,7 @@ class ChangeRequestQuerySet(TenantQuerySet):
 
 
 class ChangeRequest(models.Model):
-    """A request to create, upgrade, back up or delete an instance; it needs a maintainer's approval."""
+    """A request to create, upgrade, back up, restore or delete an instance; it needs a maintainer's approval."""
 
     kind = models.CharField(_("kind"), max_length=16, choices=RequestKind.choices)
     organisation = models.ForeignKey(
@@ -64,6 +64,15 @@ class ChangeRequest(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("target version"),
+    )
+    # The verified backup a restore puts back.
+    backup = models.ForeignKey(
+        "instances.Backup",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="restore_requests",
+        verbose_name=_("backup"),
     )
     scheduled_for = models.DateTimeField(
         _("scheduled for"), null=True, blank=True, help_text=_("Leave empty to run as soon as it is approved.")
@@ -145,6 +154,11 @@ class ChangeRequest(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind=RequestKind.UPDATE) | Q(target_version__isnull=False),
                 name="changerequest_update_has_version",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=RequestKind.RESTORE, backup__isnull=False)
+                | (~Q(kind=RequestKind.RESTORE) & Q(backup__isnull=True)),
+                name="changerequest_restore_has_backup",
             ),
         ]
 

@@ -1,4 +1,4 @@
-"""Operations (one row per background run), rollout snapshots and backups."""
+"""Operations (one row per background run) and rollout snapshots."""
 
 from django.db import models
 from django.db.models import Q
@@ -11,8 +11,6 @@ from core.models.jobs import Timed
 from core.transitions import GuardedStatus
 from instances.choices import (
     OPERATION_TRANSITIONS,
-    BackupStatus,
-    BackupTrigger,
     OperationKind,
     OperationStatus,
     RolloutState,
@@ -51,6 +49,15 @@ class Operation(Timed, GuardedStatus):
         blank=True,
         related_name="+",
         verbose_name=_("target version"),
+    )
+    # The backup a restore or a restore drill reads.
+    backup = models.ForeignKey(
+        "instances.Backup",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="restores",
+        verbose_name=_("backup restored"),
     )
     # The images the operation deploys (placeholder -> {"repository", "tag", "digest"}), from its request or, for
     # a resync, from what the instance runs; empty means the version's tags (an application without registry).
@@ -139,26 +146,3 @@ class RolloutSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance} {self.kind}/{self.component}: {self.state}"
-
-
-class Backup(Timed, models.Model):
-    """One run of an instance's timemachine (a Job in its namespace), as last seen on the cluster."""
-
-    instance = models.ForeignKey(
-        "instances.Instance", on_delete=models.CASCADE, related_name="backups", verbose_name=_("instance")
-    )
-    job_name = models.CharField(_("job"), max_length=253)
-    trigger = models.CharField(_("trigger"), max_length=16, choices=BackupTrigger.choices)
-    status = models.CharField(_("status"), max_length=16, choices=BackupStatus.choices, default=BackupStatus.RUNNING)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    message = models.TextField(_("message"), blank=True)
-
-    class Meta:
-        ordering = ["-started_at", "-id"]
-        verbose_name = _("backup")
-        verbose_name_plural = _("backups")
-        constraints = [models.UniqueConstraint(fields=["instance", "job_name"], name="backup_unique_job")]
-
-    def __str__(self) -> str:
-        return f"{self.instance} {self.job_name} ({self.status})"
