@@ -7,7 +7,9 @@ parts the portal depends on, deliberately and visibly:
   ``-broken`` never becomes available, and after ``progress_deadline_seconds`` the Deployment reports
   ``ProgressDeadlineExceeded`` (this is how the demo shows an automatic rollback).
 - Jobs run for ``job_seconds`` and then succeed, or fail when ``fail_jobs`` is set or the Job carries the
-  annotation ``kubesim.io/fail: "true"``.
+  annotation ``kubesim.io/fail: "true"``. With a ``job_runner`` (a callable given the Job, answering
+  ``(succeeded, message)``), a Job runs that instead, in a thread of its own, and ends when it returns: the
+  sandbox runs the Jobs' real commands on the host this way (``jobrunner``).
 - CronJobs fire every ``cron_interval`` seconds when it is set (real schedules would take hours to show).
 
 It works on the emulator's store directly, never through HTTP: it is not in the request log, though its writes
@@ -56,6 +58,7 @@ class SimulatedControllers:
         progress_deadline_seconds: float = 10.0,
         cron_interval: float | None = None,
         fail_jobs: bool = False,
+        job_runner=None,
         tick: float = 0.1,
     ):
         self.emulator = emulator
@@ -64,8 +67,12 @@ class SimulatedControllers:
         self.progress_deadline_seconds = progress_deadline_seconds
         self.cron_interval = cron_interval
         self.fail_jobs = fail_jobs
+        self.job_runner = job_runner
+        # Job key -> (succeeded, message) once its runner returned; absent while it runs.
+        self._job_results: dict[tuple, tuple[bool, str]] = {}
         self.tick = tick
         self._started: dict[tuple, float] = {}
+        self._started_runs: set[tuple] = set()
         # Each pass looks only at what changed since the last one, plus what is still in progress: the cost of a
         # pass follows the activity, not the size of the cluster.
         self._seen_version = -1
@@ -241,17 +248,25 @@ class SimulatedControllers:
             self._set_status(obj, {"startTime": fields.now(), "active": 1})
             if self.job_seconds > 0:
                 return True
-        if now - started < self.job_seconds:
-            return True
         fail = self.fail_jobs or (meta.get("annotations") or {}).get(FAIL_ANNOTATION) == "true"
+        message = "Job has reached the specified backoff limit"
+        if self.job_runner is not None and not fail:
+            if key not in self._started_runs:
+                self._started_runs.add(key)
+                threading.Thread(target=self._run_job, args=(key, copy.deepcopy(obj)), daemon=True).start()
+            result = self._job_results.pop(key, None)
+            if result is None:
+                return True
+            fail, message = not result[0], result[1] or message
+        elif now - started < self.job_seconds:
+            return True
         if fail:
             limit = obj.get("spec", {}).get("backoffLimit", 6)
             self._set_status(
                 obj,
                 {"active": 0, "failed": limit + 1,
                  "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                                 "message": "Job has reached the specified backoff limit",
-                                 "lastTransitionTime": fields.now()}]},
+                                 "message": message, "lastTransitionTime": fields.now()}]},
             )  # fmt: skip
         else:
             self._set_status(
@@ -260,6 +275,14 @@ class SimulatedControllers:
                  "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": fields.now()}]},
             )  # fmt: skip
         return False
+
+    def _run_job(self, key: tuple, job: dict) -> None:
+        try:
+            result = self.job_runner(job)
+        except Exception as error:  # the runner's own failure fails the Job, as a crashed pod would
+            logger.exception("simulated controllers: job runner failed")
+            result = (False, f"the job runner failed: {error}")
+        self._job_results[key] = result
 
     def fire(self, cronjob: dict) -> dict:
         """Create a Job from a CronJob as its controller would on schedule."""

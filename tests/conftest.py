@@ -50,7 +50,13 @@ def smile(db):
     images = import_module("instances.migrations.0005_smile_images").SMILE_IMAGES
     application, _created = Application.objects.get_or_create(
         slug="smile",
-        defaults={"name": "SMILE", "kustomize_base": "smile", "backup_cronjob": "smile-timemachine", "images": images},
+        defaults={
+            "name": "SMILE",
+            "kustomize_base": "smile",
+            "backup_cronjob": "smile-timemachine",
+            "restore_cronjob": "smile-restore",
+            "images": images,
+        },
     )
     return application
 
@@ -125,3 +131,21 @@ def instance_unicaen(unicaen, smile, versions):
         current_version=versions["1.2.5"],
         status=InstanceStatus.RUNNING,
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One local S3 server (moto) for the session; tests take buckets of their own (``backup_storage``)."""
+    from tests.s3_server import LocalS3
+
+    with LocalS3() as server:
+        yield server
+
+
+@pytest.fixture
+def backup_storage(s3_server, settings):
+    """The portal's backup storage pointed at the local S3 server, in a fresh bucket of this test's own."""
+    settings.PORTAL_BACKUP_S3_ENDPOINT = s3_server.endpoint
+    settings.PORTAL_BACKUP_S3_BUCKET = s3_server.bucket()
+    settings.PORTAL_BACKUP_S3_REGION = "us-east-1"
+    return s3_server

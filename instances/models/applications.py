@@ -45,6 +45,15 @@ class Application(models.Model):
     backup_cronjob = models.CharField(
         _("backup CronJob"), max_length=253, blank=True, help_text=_("Name of the CronJob that dumps the database.")
     )
+    restore_cronjob = models.CharField(
+        _("restore CronJob"),
+        max_length=253,
+        blank=True,
+        help_text=_(
+            "Name of the suspended CronJob whose Job template restores a dump (restores and restore drills); "
+            "empty: the application cannot be restored."
+        ),
+    )
     release_pattern = models.CharField(
         _("release pattern"),
         max_length=200,
