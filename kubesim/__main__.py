@@ -11,6 +11,7 @@ import signal
 import threading
 
 from .controllers import SimulatedControllers
+from .jobrunner import HostJobRunner
 from .server import KubernetesEmulator
 
 
@@ -27,7 +28,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--namespace-termination-seconds", type=float, default=2.0)
     parser.add_argument("--tick", type=float, default=0.1, help="seconds between two controller passes")
     parser.add_argument("--no-controllers", action="store_true", help="serve the API only; nothing progresses")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--run-jobs", action="store_true", help="run each Job's real command on the host (kubesim/jobrunner.py)"
+    )
+    parser.add_argument(
+        "--job-env", action="append", default=[], metavar="KEY=VALUE",
+        help="with --run-jobs: set a variable of every Job ({namespace} is the Job's namespace); repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--job-path", action="append", default=[], metavar="DIR", help="with --run-jobs: prepend DIR to PATH"
+    )
+    args = parser.parse_args(argv)
+    for item in args.job_env:
+        if "=" not in item or not item.split("=", 1)[0]:
+            parser.error(f"--job-env expects KEY=VALUE, not {item!r}")
+    return args
+
+
+def _job_runner(emulator: KubernetesEmulator, args: argparse.Namespace) -> HostJobRunner | None:
+    if not args.run_jobs:
+        return None
+    env = dict(item.split("=", 1) for item in args.job_env)
+    return HostJobRunner(emulator, env=env, path=args.job_path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             job_seconds=args.job_seconds,
             progress_deadline_seconds=args.progress_deadline_seconds,
             cron_interval=args.cron_interval,
+            job_runner=_job_runner(emulator, args),
             tick=args.tick,
         ).start()
     stop = threading.Event()

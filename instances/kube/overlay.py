@@ -32,6 +32,8 @@ NGINX_DEPLOYMENT = "smile-nginx"
 MEMCACHED_DEPLOYMENT = "smile-memcached"
 DATABASE_STATEFULSET = "smile-database"
 TIMEMACHINE_CRONJOB = "smile-timemachine"
+# Suspended; the portal starts its Jobs (restores and drills). Same image, flows and resources as the timemachine.
+RESTORE_CRONJOB = "smile-restore"
 SETTINGS_CONFIGMAP = "smile-settings"
 INGRESS = "smile"
 NGINX_NETWORK_POLICY = "smile-nginx"
@@ -45,6 +47,7 @@ CONTAINER_IMAGES = {
     "memcached": "memcached",
     "postgres": "postgres",
     "timemachine": "smile-timemachine",
+    "restore": "smile-timemachine",
 }
 
 
@@ -151,6 +154,12 @@ def _workload_patches(spec: OverlaySpec) -> list[dict[str, Any]]:
                     "jobTemplate": {"spec": {"template": _pod_patch(spec, "timemachine", profile.timemachine)}},
                 }
             },
+        ),
+        _strategic_merge(
+            "batch/v1",
+            "CronJob",
+            RESTORE_CRONJOB,
+            {"spec": {"jobTemplate": {"spec": {"template": _pod_patch(spec, "restore", profile.timemachine)}}}},
         ),
     ]
 

@@ -29,7 +29,8 @@ class ContainerResources:
 @dataclass(frozen=True)
 class SizeResources:
     """Everything a size changes. The quota leaves room for one surge pod per Deployment (maxSurge 1) and
-    two backup pods (the scheduled Job and a manual one), so a rolling update never stalls on the quota."""
+    two backup pods (the scheduled Job and a manual one) and a restore or drill pod, so a rolling update never stalls
+    on the quota."""
 
     core_replicas: int
     nginx_replicas: int
@@ -92,7 +93,7 @@ SIZE_PROFILES: Mapping[str, SizeResources] = MappingProxyType(
                     "requests.cpu": "4",
                     "requests.memory": "7Gi",
                     "limits.cpu": "14",
-                    "limits.memory": "12Gi",
+                    "limits.memory": "13Gi",
                     "pods": "20",
                     "persistentvolumeclaims": "2",
                     "requests.storage": "40Gi",

@@ -108,6 +108,7 @@ EXPECTED_OBJECTS = {
     ("Deployment", "smile-memcached"),
     ("Deployment", "smile-nginx"),
     ("CronJob", "smile-timemachine"),
+    ("CronJob", "smile-restore"),
     ("Ingress", "smile"),
 }
 
@@ -243,7 +244,7 @@ def test_pod_security_quota_limitrange_and_default_deny_in_every_render(case):
 
 def test_every_pod_and_container_is_hardened(case):
     _, rendered = case
-    assert len(workloads(rendered.objects)) == 5
+    assert len(workloads(rendered.objects)) == 6
     for obj, pod in workloads(rendered.objects):
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -285,10 +286,13 @@ def test_size_profile_is_applied(case):
     assert database["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == profile.database_storage
     timemachine = rendered.get("CronJob", "smile-timemachine")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert timemachine["containers"][0]["resources"] == profile.timemachine.as_dict()
+    restore = rendered.get("CronJob", "smile-restore")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert restore["containers"][0]["resources"] == profile.timemachine.as_dict()
 
 
-def test_quota_leaves_room_for_a_rolling_update_and_two_backups(case):
-    """One surge pod per Deployment (maxSurge 1) and two backup pods must fit, or an upgrade would stall."""
+def test_quota_leaves_room_for_a_rolling_update_two_backups_and_a_restore(case):
+    """One surge pod per Deployment (maxSurge 1), two backup pods and a restore (or drill) pod must fit, or an
+    upgrade would stall. The restore CronJob is suspended and Forbid: the portal runs one of its Jobs at a time."""
     _, rendered = case
     hard = {k: quantity(v) for k, v in rendered.get("ResourceQuota", "smile-quota")["spec"]["hard"].items()}
     container_max = next(
@@ -302,6 +306,9 @@ def test_quota_leaves_room_for_a_rolling_update_and_two_backups(case):
             pods = spec["replicas"] + 1
         elif obj["kind"] == "StatefulSet":
             pods = spec["replicas"]
+        elif spec.get("suspend"):
+            assert spec["concurrencyPolicy"] == "Forbid"
+            pods = 1
         else:
             pods = 2
         totals["pods"] += pods
@@ -352,6 +359,39 @@ def test_backup_cronjob(case):
     script = pod["containers"][0]["command"][-1]
     assert 'target="s3://$(cat "$s3/bucket")/$(cat "$s3/prefix")${JOB_NAME}.dump"' in script
     assert "no backup storage credentials for this instance" in script
+    # Mounts are reached through variables only (the host job runner and test_backup_jobs.py rely on it).
+    assert (env["STORAGE_DIR"], env["DATABASE_SUPERUSER_DIR"], env["TMPDIR"]) == (
+        "/run/secrets/smile-timemachine-s3",
+        "/run/secrets/smile-database-superuser",
+        "/tmp",
+    )
+    assert "/run/secrets" not in script and "/tmp" not in script
+    assert '--metadata "sha256=${sha256},size=${size}"' in script
+
+
+def test_restore_cronjob(case):
+    """Suspended, run only by the portal; same image, pod identity, Secrets and resources as the timemachine."""
+    spec, rendered = case
+    restore = rendered.get("CronJob", "smile-restore")
+    timemachine = rendered.get("CronJob", "smile-timemachine")
+    assert restore["spec"]["suspend"] is True
+    assert restore["spec"]["concurrencyPolicy"] == "Forbid"
+    assert restore["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+    pod, backup_pod = (pod_spec(obj) for obj in (restore, timemachine))
+    container, backup_container = pod["containers"][0], backup_pod["containers"][0]
+    assert container["image"] == backup_container["image"] == spec.images["smile-timemachine"].reference
+    assert container["imagePullPolicy"] == backup_container["imagePullPolicy"]
+    assert pod["volumes"] == backup_pod["volumes"]
+    assert container["volumeMounts"] == backup_container["volumeMounts"]
+    # The pods are the timemachine's for the network policies (database and storage flows).
+    labels = restore["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "timemachine"
+    assert labels["saas-portal.io/instance"] == spec.instance
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["PGUSER"], env["RESTORE_ROLE"], env["RESTORE_MODE"]) == ("postgres", "smile", "drill")
+    script = container["command"][-1]
+    assert "/run/secrets" not in script and "/tmp" not in script
+    assert "pg_restore --list" in script and "--single-transaction" in script
 
 
 def test_settings_hash_on_core_pods(case):

@@ -2,8 +2,10 @@
 and SMILE's images in a local registry (release tags, a branch build the release pattern hides, and one tag pushed
 twice, which the first registry sync of the run reports as overwritten)."""
 
+import secrets
 import shutil
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -41,6 +43,10 @@ DEMO_BRANCH_BUILD = "feature-exam-mode"
 DEMO_RELEASE_PATTERN = r"^\d+\.\d+\.\d+(-broken)?$"
 # Pushed twice: smile-unicaen runs its first build, and the registry page and the instance show the alert.
 DEMO_REPUSHED = ("smile/core", "1.2.5")
+# The sandbox runs its backup and restore Jobs on this machine (runsandbox --run-jobs): each demo instance's
+# database is "sandbox_<namespace>" on the local PostgreSQL, with a few rows to dump and restore.
+SANDBOX_POSTGRES = "postgres://postgres@127.0.0.1:5432"
+SANDBOX_ROWS = [(1, "Algèbre linéaire", 6), (2, "Thermodynamique", 4), (3, "Histoire de l'art", 3)]
 
 
 class Command(BaseCommand):
@@ -82,7 +88,43 @@ class Command(BaseCommand):
                 },
             )
         self._seed_registry(smile)
+        demo = list(Instance.objects.filter(slug__in=[instance_slug for *_, instance_slug, _ in UNIVERSITIES]))
+        self._give_backup_credentials(demo)
+        if settings.PORTAL_SANDBOX:
+            self._sandbox_databases(demo)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    @staticmethod
+    def _give_backup_credentials(instances: list[Instance]) -> None:
+        """A key pair of each demo instance's own (the sandbox's local storage accepts any pair); kept once set."""
+        for instance in instances:
+            if not instance.backup_access_key_id:
+                instance.backup_access_key_id = f"demo-{instance.slug}"
+                instance.backup_secret_access_key = secrets.token_urlsafe(24)
+                instance.save(update_fields=["backup_access_key_id", "backup_secret_access_key"])
+
+    def _sandbox_databases(self, instances: list[Instance]) -> None:
+        """The database each demo instance's sandbox Jobs dump and restore, with a table and a few rows."""
+        try:
+            with psycopg.connect(f"{SANDBOX_POSTGRES}/postgres", autocommit=True, connect_timeout=3) as connection:
+                for instance in instances:
+                    name = f"sandbox_{instance.namespace}"
+                    if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                        connection.execute(f'CREATE DATABASE "{name}"')
+            for instance in instances:
+                url = f"{SANDBOX_POSTGRES}/sandbox_{instance.namespace}"
+                with psycopg.connect(url, connect_timeout=3) as connection:
+                    connection.execute(
+                        "CREATE TABLE IF NOT EXISTS course (id integer PRIMARY KEY, title text, credits integer)"
+                    )
+                    connection.cursor().executemany(
+                        "INSERT INTO course VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING", SANDBOX_ROWS
+                    )
+        except psycopg.Error as error:
+            self.stdout.write(self.style.WARNING(
+                f"PostgreSQL at {SANDBOX_POSTGRES} is not available ({error.__class__.__name__}): the sandbox's backup "
+                "Jobs will fail until it is (make run's backups dump sandbox_<namespace> databases there)."
+            ))  # fmt: skip
 
     def _seed_registry(self, smile: Application) -> None:
         """Push SMILE's demo images (what is there already stays), make the registry SMILE's, sync it and pin

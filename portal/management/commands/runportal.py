@@ -21,6 +21,16 @@ from django.core.management.base import BaseCommand, CommandError
 from instances.management.commands.seed_demo import DEMO_PASSWORD, UNIVERSITIES
 from registry.demo import BINARY, DemoRegistryServer
 
+MOTO_SERVER = Path(sys.executable).with_name("moto_server")
+
+# The sandbox's backup storage: moto's S3 server on this port, in memory (make run; README "Sandbox backups").
+SANDBOX_STORAGE_PORT = 8092
+SANDBOX_STORAGE = {
+    "PORTAL_BACKUP_S3_ENDPOINT": f"http://127.0.0.1:{SANDBOX_STORAGE_PORT}",
+    "PORTAL_BACKUP_S3_BUCKET": "sandbox-backups",
+    "PORTAL_BACKUP_S3_REGION": "us-east-1",
+}
+
 # Every program: restarted when it exits, stopped with its whole process group, output on the terminal.
 PROGRAM = """
 [program:{name}]
@@ -56,14 +66,24 @@ class Command(BaseCommand):
         if supervisord is None:
             raise CommandError("supervisord is not installed: run `make run`, which installs it in .venv")
         use_sandbox = settings.PORTAL_SANDBOX and not Cluster.objects.exclude(name=SANDBOX_NAME).exists()
-        config = self.write_config(self.programs(addr, sandbox_port if use_sandbox else None))
+        storage = use_sandbox and self.use_sandbox_storage()
+        config = self.write_config(self.programs(addr, sandbox_port if use_sandbox else None, storage=storage))
         self.banner(addr, use_sandbox)
         sys.stdout.flush()
         # Supervisor takes this process's place: Ctrl-C and SIGTERM reach it, and it stops everything it started.
         os.execv(supervisord, [supervisord, "--configuration", str(config)])  # noqa: S606 - our own program
 
     @staticmethod
-    def programs(addr: str, sandbox_port: int | None) -> dict[str, str]:
+    def use_sandbox_storage() -> bool:
+        """Serve a local S3 storage for the sandbox's backups, unless a real one is configured; every program
+        (inheriting this environment through supervisor) then backs up there."""
+        if "PORTAL_BACKUP_S3_ENDPOINT" in os.environ or not MOTO_SERVER.exists():
+            return False
+        os.environ.update(SANDBOX_STORAGE)
+        return True
+
+    @staticmethod
+    def programs(addr: str, sandbox_port: int | None, *, storage: bool = False) -> dict[str, str]:
         manage = f"{sys.executable} {settings.BASE_DIR / 'manage.py'}"
         guard = f"{sys.executable} -m portal.procguard"
         guarded = f"{guard} {manage}"
@@ -73,8 +93,11 @@ class Command(BaseCommand):
         if demo_registry.config_path.exists() and shutil.which(BINARY):
             demo_registry.write_config()
             programs["registry"] = f"{guard} {' '.join(demo_registry.command())}"
+        if storage:
+            programs["storage"] = f"{guard} {MOTO_SERVER} -H 127.0.0.1 -p {SANDBOX_STORAGE_PORT}"
         if sandbox_port is not None:
-            programs["sandbox"] = f"{guarded} runsandbox --port {sandbox_port}"
+            # With the storage, the sandbox's Jobs run their real commands (dump to it, restore from it).
+            programs["sandbox"] = f"{guarded} runsandbox --port {sandbox_port}" + (" --run-jobs" if storage else "")
         programs.update(
             {
                 "worker-operations": f"{guarded} rqworker --with-scheduler operations",
