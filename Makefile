@@ -43,7 +43,7 @@ registry:
 	@bash scripts/registry.sh
 
 run: $(STAMP) registry
-	@bash scripts/services.sh redis-only
+	@bash scripts/services.sh pg-optional
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
 	DJANGO_DEBUG=1 $(PY) manage.py runportal

@@ -11,7 +11,8 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.template.defaultfilters import filesizeformat
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +20,7 @@ from core.errors import DomainError
 from core.models.organisations import is_maintainer, requestable_organisations
 from instances.models import Application, ApplicationVersion
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
+from instances.workflow import restorable_backups
 
 COMMENT_MAX_LENGTH = 2000
 
@@ -275,6 +277,43 @@ class RequestBackupForm(DomainErrorsMixin, forms.Form):
 
     def domain_kwargs(self) -> dict:
         return {"comment": self.cleaned_data["comment"]}
+
+
+class BackupChoiceField(forms.ModelChoiceField):
+    """A backup, labelled with when it was taken, its size and what triggered it."""
+
+    def label_from_instance(self, obj):
+        return backup_label(obj)
+
+
+def backup_label(backup) -> str:
+    return gettext("%(date)s — %(size)s — %(trigger)s") % {
+        "date": formats.date_format(timezone.localtime(backup.taken_at), "SHORT_DATETIME_FORMAT"),
+        "size": filesizeformat(backup.size) if backup.size is not None else gettext("size unknown"),
+        "trigger": backup.get_trigger_display(),
+    }
+
+
+class RequestRestoreForm(ScheduleMixin, DomainErrorsMixin, forms.Form):
+    """Ask to restore one of the instance's verified backups (newest first)."""
+
+    backup = BackupChoiceField(label=_("Backup to restore"), queryset=None, empty_label=None)
+    comment = comment_field()
+    field_order = ["backup", "scheduled_date", "scheduled_time", "comment"]
+
+    def __init__(self, *args, instance, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance = instance
+        self.fields["backup"].queryset = restorable_backups(instance)
+        self.fields["backup"].help_text = _(
+            "Everything written since that backup is lost; a fresh backup is taken just before the restore."
+        )
+        self.fields["backup"].error_messages["invalid_choice"] = _("Choose one of the verified backups listed.")
+        self.order_fields(self.field_order)
+
+    def domain_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {"backup": data["backup"], "scheduled_for": data["scheduled_for"], "comment": data["comment"]}
 
 
 class ApproveForm(DomainErrorsMixin, forms.Form):

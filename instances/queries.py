@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.models import AuditEvent
-from instances.choices import BackupStatus, InstanceStatus, RequestKind, RequestStatus
-from instances.models import Backup, ChangeRequest, Instance
+from instances.choices import BackupStatus, InstanceStatus, OperationKind, OperationStatus, RequestKind, RequestStatus
+from instances.models import Backup, ChangeRequest, Instance, Operation
 
 CHANGE_REQUEST_RELATED = (
     "organisation",
@@ -22,6 +22,7 @@ CHANGE_REQUEST_RELATED = (
     "instance",
     "instance__current_version",
     "target_version",
+    "backup",
     "requested_by",
     "reviewer",
 )
@@ -37,19 +38,32 @@ def instances_with_last_request(queryset):
     )
 
 
+def instances_with_last_drill(queryset):
+    """Instances with ``last_drill_id``, ``last_drill_status`` and ``last_drill_at``: their last finished restore
+    drill (an operation), as subqueries of the list's one query."""
+    last = Operation.objects.filter(
+        instance=OuterRef("pk"), kind=OperationKind.DRILL, status__in=OperationStatus.terminal()
+    ).order_by("-finished_at", "-pk")
+    return queryset.annotate(
+        last_drill_id=Subquery(last.values("pk")[:1]),
+        last_drill_status=Subquery(last.values("status")[:1]),
+        last_drill_at=Subquery(last.values("finished_at")[:1]),
+    )
+
+
 def backup_cutoff() -> datetime.datetime:
-    """The oldest a successful backup may be before the instance is "backup overdue"."""
+    """The oldest a verified backup may be before the instance is "backup overdue"."""
     return timezone.now() - datetime.timedelta(hours=settings.PORTAL_BACKUP_MAX_AGE_HOURS)
 
 
 def instances_with_backup_health(queryset):
-    """Instances with ``last_backup_at`` (their last successful backup's end) and ``backup_overdue``.
+    """Instances with ``last_backup_at`` (their last verified backup's end) and ``backup_overdue``.
 
-    An instance that is not deleted is overdue when it has no successful backup that finished within
+    An instance that is not deleted is overdue when it has no verified backup that finished within
     ``PORTAL_BACKUP_MAX_AGE_HOURS``. Both are subqueries of the list's one query.
     """
     last_ok = (
-        Backup.objects.filter(instance=OuterRef("pk"), status=BackupStatus.SUCCEEDED)
+        Backup.objects.filter(instance=OuterRef("pk"), status=BackupStatus.VERIFIED)
         .values("instance")
         .annotate(last=Max("finished_at"))
         .values("last")
@@ -68,7 +82,7 @@ def backup_overdue(instance: Instance) -> bool:
     """The same rule for one instance, in one query."""
     if instance.is_deleted:
         return False
-    return not instance.backups.filter(status=BackupStatus.SUCCEEDED, finished_at__gte=backup_cutoff()).exists()
+    return not instance.backups.filter(status=BackupStatus.VERIFIED, finished_at__gte=backup_cutoff()).exists()
 
 
 def requests_with_conflicts(queryset):

@@ -3,7 +3,8 @@
 from django.urls import path
 
 from instances import views
-from instances.views import instructions
+from instances.views import instructions, restore
+from instances.views.backups import BackupDownloadView
 
 app_name = "instances"
 
@@ -14,6 +15,10 @@ urlpatterns = [
     path("instances/<slug:slug>/upgrade/", views.RequestUpdateView.as_view(), name="request_update"),
     path("instances/<slug:slug>/delete/", views.RequestDeleteView.as_view(), name="request_delete"),
     path("instances/<slug:slug>/backup/", views.RequestBackupView.as_view(), name="request_backup"),
+    path("instances/<slug:slug>/backups/<int:pk>/download/", BackupDownloadView.as_view(), name="backup_download"),
+    path("instances/<slug:slug>/restore/", restore.RequestRestoreView.as_view(), name="request_restore"),
+    path("instances/<slug:slug>/drill/", restore.DrillView.as_view(), name="instance_drill"),
+    path("drills/", restore.DrillView.as_view(), name="drills"),
     path("instances/<slug:slug>/rollout/", views.InstanceRolloutView.as_view(), name="instance_rollout"),
     path("instances/<slug:slug>/resync/", views.InstanceResyncView.as_view(), name="instance_resync"),
     path("operations/<int:pk>/", views.OperationDetailView.as_view(), name="operation_detail"),

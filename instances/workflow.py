@@ -19,10 +19,10 @@ from core.errors import Conflict, NotAllowed
 from core.jobs import enqueue_on_commit
 from core.models.organisations import can_request_for, is_maintainer
 from instances.catalogue import resolve
-from instances.choices import EXCLUSIVE_KINDS, RequestKind, RequestSource
+from instances.choices import EXCLUSIVE_KINDS, BackupStatus, RequestKind, RequestSource
 from instances.engine.dispatcher import hand_over
 from instances.engine.rendering import render_preview
-from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
+from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Instance
 from instances.models.instances import SLUG_MAX_LENGTH, validate_dns_label
 from instances.notifications import mail_on_commit, notify_reviewed, notify_submitted
 
@@ -293,3 +293,38 @@ def request_backup(
     if ChangeRequest.objects.open().filter(instance=instance, kind=RequestKind.BACKUP).exists():
         raise Conflict(_("A backup of %(slug)s is already pending.") % {"slug": instance.slug})
     return _file_for_instance(ctx, RequestKind.BACKUP, instance, comment=comment, source=source)
+
+
+def restorable_backups(instance: Instance):
+    """The backups a restore of ``instance`` may choose: its verified ones, newest first."""
+    return Backup.objects.filter(instance=instance, status=BackupStatus.VERIFIED).order_by(
+        "-finished_at", "-started_at", "-id"
+    )
+
+
+def request_restore(
+    ctx: AuditContext,
+    instance: Instance,
+    *,
+    backup: Backup,
+    scheduled_for=None,
+    comment: str = "",
+    source: str = RequestSource.WEB,
+) -> ChangeRequest:
+    """Ask to put ``backup`` (a verified backup of ``instance``) back into its database, now or at
+    ``scheduled_for``. Exclusive like an upgrade: the restore replaces what the database holds."""
+    _check_instance_open(ctx, instance)
+    if backup.instance_id != instance.pk:
+        raise ValidationError({"backup": _("This backup is not one of %(slug)s.") % {"slug": instance.slug}})
+    if backup.status != BackupStatus.VERIFIED:
+        raise ValidationError(
+            {"backup": _("Only a verified backup can be restored (this one is %(status)s).")
+             % {"status": backup.get_status_display()}}
+        )  # fmt: skip
+    if not instance.application.restore_cronjob:
+        raise Conflict(_("%(app)s has no restore job configured.") % {"app": instance.application})
+    validate_schedule(scheduled_for)
+    _check_no_exclusive(instance)
+    return _file_for_instance(
+        ctx, RequestKind.RESTORE, instance, backup=backup, scheduled_for=scheduled_for, comment=comment, source=source
+    )

@@ -419,11 +419,35 @@ PORTAL_BACKUP_S3_BUCKET = os.environ.get("PORTAL_BACKUP_S3_BUCKET", "smile-backu
 PORTAL_BACKUP_S3_REGION = os.environ.get("PORTAL_BACKUP_S3_REGION", "")
 PORTAL_BACKUP_S3_ACCESS_KEY_ID = os.environ.get("PORTAL_BACKUP_S3_ACCESS_KEY_ID", "")
 PORTAL_BACKUP_S3_SECRET_ACCESS_KEY = os.environ.get("PORTAL_BACKUP_S3_SECRET_ACCESS_KEY", "")
+# The portal's calls to the storage (verification, retention, download links): timeouts and attempts per call.
+PORTAL_BACKUP_S3_CONNECT_TIMEOUT = env_int("PORTAL_BACKUP_S3_CONNECT_TIMEOUT", 5)
+PORTAL_BACKUP_S3_READ_TIMEOUT = env_int("PORTAL_BACKUP_S3_READ_TIMEOUT", 30)
+PORTAL_BACKUP_S3_ATTEMPTS = env_int("PORTAL_BACKUP_S3_ATTEMPTS", 3)
+# A backup's download link (a presigned GET) is valid this many seconds.
+PORTAL_BACKUP_DOWNLOAD_SECONDS = env_int("PORTAL_BACKUP_DOWNLOAD_SECONDS", 300)
+# Regular backups kept per instance size: the newest of each of the last `daily` days and `weekly` weeks.
+PORTAL_BACKUP_RETENTION = {
+    "small": {"daily": 7, "weekly": 4},
+    "medium": {"daily": 14, "weekly": 8},
+    "large": {"daily": 30, "weekly": 12},
+}
+# How often retention and the missed-backup check run (seconds).
+PORTAL_BACKUP_RETENTION_INTERVAL = env_int("PORTAL_BACKUP_RETENTION_INTERVAL", 6 * 3600)
+PORTAL_BACKUP_ALERT_INTERVAL = env_int("PORTAL_BACKUP_ALERT_INTERVAL", 900)
 # An operation may back up, roll out, roll back and wait for a namespace: its job must outlive all of those,
 # or RQ would kill it half-way.
 RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"] = max(
     RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"],
     PORTAL_BACKUP_DEADLINE + 2 * PORTAL_ROLLOUT_DEADLINE + PORTAL_NAMESPACE_DELETE_DEADLINE + 300,
+)
+
+# How long a restore Job may run (a restore or a drill) before it counts as failed; drills run this often (seconds).
+PORTAL_RESTORE_DEADLINE = env_int("PORTAL_RESTORE_DEADLINE", 3600)
+PORTAL_RESTORE_DRILL_INTERVAL = env_int("PORTAL_RESTORE_DRILL_INTERVAL", 7 * 24 * 3600)
+# A restore takes a backup, restores, and may restore that backup again: its job must outlive all of those.
+RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"] = max(
+    RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"],
+    PORTAL_BACKUP_DEADLINE + 2 * PORTAL_RESTORE_DEADLINE + 4 * PORTAL_ROLLOUT_DEADLINE + 300,
 )
 
 # --- Cluster isolation (README: "Security", "On the cluster") ------------------------------------------------------

@@ -10,19 +10,26 @@ from instances.choices import RequestStatus
 from instances.engine import dispatcher
 from instances.models import Cluster, Operation
 from kubesim import SimulatedControllers
+from tests.backup_fixtures import BackupJobs, give_backup_credentials
 
 
 @pytest.fixture
 def controllers(kube_emulator):
-    """Controllers that finish rollouts and Jobs at once; a `-broken` image fails after half a second."""
+    """Controllers that finish rollouts and Jobs at once; a `-broken` image fails after half a second. Backup
+    and restore Jobs act on the storage as their scripts do (``BackupJobs``, as ``controllers.job_runner``)."""
     with SimulatedControllers(
-        kube_emulator, rollout_seconds=0, job_seconds=0, progress_deadline_seconds=0.5, tick=0.05
+        kube_emulator,
+        rollout_seconds=0,
+        job_seconds=0,
+        progress_deadline_seconds=0.5,
+        tick=0.05,
+        job_runner=BackupJobs(kube_emulator),
     ) as simulated:
         yield simulated
 
 
 @pytest.fixture
-def cluster(transactional_db, kube_emulator, controllers):
+def cluster(transactional_db, kube_emulator, controllers, backup_storage):
     return Cluster.objects.create(name="emulated", kubeconfig=kube_emulator.kubeconfig(), is_default=True)
 
 
@@ -51,11 +58,17 @@ def core_image(emulator, namespace):
     return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def create_and_run(admin, maintainer, organisation, smile, version, slug="smile-new"):
+def create_and_run(admin, maintainer, organisation, smile, version, slug="smile-new", credentials=True):
+    """Create an instance through an approved request; with ``credentials`` it gets a storage key of its own
+    (its backups then upload and verify)."""
     request = workflow.request_create(ctx(admin), organisation=organisation, application=smile, slug=slug,
                                       version=version)  # fmt: skip
     request.approve(ctx(maintainer))
     dispatcher.dispatch()
+    request.refresh_from_db()
+    if credentials and request.instance_id is not None:
+        # Before the deploy, as a maintainer would: the deploy writes them to the instance's Secret.
+        give_backup_credentials(request.instance)
     run_worker()
     request.refresh_from_db()
     return request

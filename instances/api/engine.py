@@ -135,7 +135,8 @@ class RolloutSerializer(serializers.Serializer):
 
 
 class BackupSerializer(PortalModelSerializer):
-    """One run of an instance's timemachine."""
+    """One run of an instance's timemachine, and its dump as the portal verified it (key, size in bytes, SHA-256);
+    a verified one downloads at ``…/instances/<slug>/backups/<id>/download/``."""
 
     trigger_display = serializers.CharField(source="get_trigger_display", read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
@@ -154,6 +155,11 @@ class BackupSerializer(PortalModelSerializer):
             "finished_at",
             "duration_seconds",
             "message",
+            "storage_key",
+            "size",
+            "sha256",
+            "verified_at",
+            "expired_at",
         ]
 
     def get_duration_seconds(self, backup) -> float | None:

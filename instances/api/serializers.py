@@ -14,8 +14,8 @@ from core.api.fields import PortalDateTimeField, StrictCharField
 from core.api.serializers import OrganisationSummarySerializer, PortalModelSerializer
 from core.models import Organisation
 from instances.choices import RequestKind, RequestSource
-from instances.models import Application, ApplicationVersion, ChangeRequest, Instance
-from instances.workflow import request_backup, request_create, request_delete, request_update
+from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Instance
+from instances.workflow import request_backup, request_create, request_delete, request_restore, request_update
 
 
 @extend_schema_field(OpenApiTypes.URI)
@@ -84,6 +84,17 @@ class InstanceSerializer(PortalModelSerializer):
         ]
 
 
+class RestoredBackupSerializer(PortalModelSerializer):
+    """The backup a restore request puts back: when it was taken and its size."""
+
+    taken_at = PortalDateTimeField(read_only=True)
+    trigger_display = serializers.CharField(source="get_trigger_display", read_only=True)
+
+    class Meta:
+        model = Backup
+        fields = ["id", "job_name", "trigger", "trigger_display", "taken_at", "size", "sha256"]
+
+
 class ChangeRequestSerializer(PortalModelSerializer):
     """A change request as automation reads it: what, for whom, in which state, reviewed by whom."""
 
@@ -96,6 +107,7 @@ class ChangeRequestSerializer(PortalModelSerializer):
     application = serializers.CharField(source="application.slug", read_only=True)
     instance = serializers.CharField(source="instance.slug", read_only=True, allow_null=True)
     target_version = serializers.CharField(source="target_version.version", read_only=True, allow_null=True)
+    backup = RestoredBackupSerializer(read_only=True, allow_null=True)
     requested_by = serializers.CharField(source="requested_by_label", read_only=True)
     reviewer = serializers.CharField(source="reviewer.username", read_only=True, allow_null=True)
     instruction_source = serializers.CharField(source="instruction_source.name", read_only=True, allow_null=True)
@@ -117,6 +129,7 @@ class ChangeRequestSerializer(PortalModelSerializer):
             "instance",
             "target_name",
             "target_version",
+            "backup",
             "scheduled_for",
             "comment",
             "requested_by",
@@ -143,8 +156,11 @@ KIND_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     RequestKind.UPDATE: {"required": ("instance", "version"), "optional": ("scheduled_for", "override_reason")},
     RequestKind.DELETE: {"required": ("instance",), "optional": ("scheduled_for",)},
     RequestKind.BACKUP: {"required": ("instance",), "optional": ()},
+    RequestKind.RESTORE: {"required": ("instance", "backup"), "optional": ("scheduled_for",)},
 }
-REFERENCE_FIELDS = ("organisation", "application", "slug", "instance", "version", "scheduled_for", "override_reason")
+REFERENCE_FIELDS = (
+    "organisation", "application", "slug", "instance", "version", "backup", "scheduled_for", "override_reason",
+)  # fmt: skip
 
 
 class ChangeRequestFileSerializer(serializers.Serializer):
@@ -162,6 +178,8 @@ class ChangeRequestFileSerializer(serializers.Serializer):
     slug = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=200, trim_whitespace=False)
     instance = StrictCharField(required=False, allow_null=True, max_length=100)
     version = StrictCharField(required=False, allow_null=True, max_length=60)
+    # A restore names the id of one of the instance's verified backups.
+    backup = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
     scheduled_for = PortalDateTimeField(required=False, allow_null=True)
     comment = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
     # A maintainer deploying a version the scan policy blocks says why (audited).
@@ -196,6 +214,9 @@ class ChangeRequestFileSerializer(serializers.Serializer):
             )
             attrs["instance"] = self._lookup("instance", instances, slug=attrs["instance"])
             application = attrs["instance"].application
+        if attrs.get("backup") is not None:
+            visible = Backup.objects.filter(instance__in=Instance.objects.visible_to(self._user))
+            attrs["backup"] = self._lookup("backup", visible, pk=attrs["backup"])
         if attrs.get("version") is not None:
             attrs["version"] = self._lookup_version(application, attrs["version"])
         return attrs
@@ -246,6 +267,10 @@ class ChangeRequestFileSerializer(serializers.Serializer):
             )
         if kind == RequestKind.DELETE:
             return request_delete(ctx, data["instance"], scheduled_for=data.get("scheduled_for"), **common)
+        if kind == RequestKind.RESTORE:
+            return request_restore(
+                ctx, data["instance"], backup=data["backup"], scheduled_for=data.get("scheduled_for"), **common
+            )
         return request_backup(ctx, data["instance"], **common)
 
     def create(self, validated_data):

@@ -5,6 +5,7 @@ serializer, make one domain call, and let the API's exception handler turn domai
 """
 
 from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -22,8 +23,9 @@ from instances.api.serializers import (
     InstanceSerializer,
     ReviewSerializer,
 )
+from instances.backup_downloads import download_url
 from instances.choices import OperationStatus
-from instances.models import Application, ApplicationVersion, ChangeRequest, Instance, Operation
+from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Instance, Operation
 
 
 class ApplicationViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
@@ -78,6 +80,23 @@ class InstanceViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
         page = self.paginate_queryset(instance.backups.order_by("-started_at", "-id"))
         return self.get_paginated_response(BackupSerializer(page, many=True).data)
 
+    @extend_schema(request=None, responses={302: None})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"backups/(?P<backup_id>[0-9]+)/download",
+        pagination_class=None,
+        filterset_class=None,
+    )
+    def download_backup(self, request, slug=None, backup_id=None):
+        """302 to a short-lived signed link of a verified backup's dump (functional admins and maintainers;
+        audited). A viewer gets 403, a backup that is not verified 409."""
+        instance = self.get_object()
+        backup = get_object_or_404(Backup.objects.filter(instance=instance), pk=backup_id)
+        backup.instance = instance
+        url = download_url(AuditContext.from_request(request), request.user, backup)
+        return Response(status=status.HTTP_302_FOUND, headers={"Location": url})
+
 
 class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Change requests of the caller's organisations; file one with POST, review one with its actions.
@@ -91,7 +110,7 @@ class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
 
     def get_queryset(self):
         return ChangeRequest.objects.visible_to(self.request.user).select_related(
-            "organisation", "application", "instance", "target_version", "reviewer", "instruction_source"
+            "organisation", "application", "instance", "target_version", "backup", "reviewer", "instruction_source"
         )
 
     def get_serializer_class(self):
@@ -110,7 +129,7 @@ class ChangeRequestViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
         return Response(data, status=status_code, headers=headers)
 
     def create(self, request, *args, **kwargs):
-        """File a create, update, delete or backup request (source "api")."""
+        """File a create, update, delete, backup or restore request (source "api")."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         change_request = serializer.file(AuditContext.from_request(request))

@@ -35,6 +35,7 @@ KIND_FOR_REQUEST = {
     RequestKind.UPDATE: OperationKind.UPGRADE,
     RequestKind.DELETE: OperationKind.DELETE,
     RequestKind.BACKUP: OperationKind.BACKUP,
+    RequestKind.RESTORE: OperationKind.RESTORE,
 }
 BATCH = 200
 
@@ -111,6 +112,7 @@ def start_request(request_pk: int, now: datetime.datetime | None = None) -> Oper
                     target_version=request.target_version or request.instance.current_version,
                     # An upgrade or a creation deploys what was approved; a backup or deletion, what runs.
                     images=request.images if request.target_version_id else request.instance.images,
+                    backup_id=request.backup_id,  # what a restore puts back
                 )
         except IntegrityError:
             return None  # another operation became active on this instance meanwhile; next tick
@@ -138,12 +140,14 @@ def start_resync(instance: Instance) -> Operation | None:
 
 def queue_full_deploy(instance: Instance) -> Operation:
     """Queue a deploy of the instance at its version that applies every object (IntegrityError when busy)."""
+    return queue_instance_operation(instance, OperationKind.DEPLOY, full_resync=True)
+
+
+def queue_instance_operation(instance: Instance, kind: str, **fields) -> Operation:
+    """Queue an operation of ``kind`` that no request asked for, at the instance's current version and images
+    (IntegrityError when another operation is active on the instance)."""
     operation = Operation.objects.create(
-        kind=OperationKind.DEPLOY,
-        instance=instance,
-        target_version_id=instance.current_version_id,
-        images=instance.images,
-        full_resync=True,
+        kind=kind, instance=instance, target_version_id=instance.current_version_id, images=instance.images, **fields
     )
     operation.rq_job_id = new_job_id(operation.pk)
     operation.save(update_fields=["rq_job_id"])

@@ -21,6 +21,7 @@ from instances.engine.apply import apply_manifests, record_snapshots
 from instances.engine.backups import run_backup
 from instances.engine.errors import BackupFailed, NamespaceStuck, RolloutFailed
 from instances.engine.log import OperationLog
+from instances.engine.restore import drill, restore
 from instances.engine.waiting import WaitOutcome, wait_for_namespace_gone, wait_for_workloads
 from instances.kube.client import ClusterClient
 from instances.kube.kinds import WORKLOAD_KINDS, instance_selector
@@ -139,7 +140,7 @@ def upgrade(operation: Operation, log: OperationLog, client: ClusterClient) -> M
     rendered, previous = render_and_record(operation, instance, log)
     if not (operation.progress or {}).get("rolling_back"):
         backup = run_backup(client, instance, operation, BackupTrigger.PRE_UPGRADE, log)
-        if backup.status != BackupStatus.SUCCEEDED:
+        if backup.status != BackupStatus.VERIFIED:
             raise BackupFailed(
                 msg("the pre-upgrade backup failed (%(reason)s); the upgrade was aborted, nothing changed"),
                 reason=backup.message,
@@ -198,7 +199,7 @@ def roll_back(operation: Operation, previous: Operation, log: OperationLog, clie
 def backup(operation: Operation, log: OperationLog, client: ClusterClient) -> Message:
     instance = operation.instance
     result = run_backup(client, instance, operation, BackupTrigger.MANUAL, log)
-    if result.status != BackupStatus.SUCCEEDED:
+    if result.status != BackupStatus.VERIFIED:
         raise BackupFailed(msg("the backup failed: %(reason)s"), reason=result.message)
     return Message(msg("backup %(job)s of %(instance)s succeeded"), {"job": result.job_name, "instance": instance.slug})
 
@@ -209,7 +210,7 @@ def delete(operation: Operation, log: OperationLog, client: ClusterClient) -> Me
     instance.transition(ctx, InstanceStatus.DELETING)
     if not client.namespace_gone(instance.namespace):
         final = run_backup(client, instance, operation, BackupTrigger.FINAL, log)
-        if final.status != BackupStatus.SUCCEEDED:
+        if final.status != BackupStatus.VERIFIED:
             instance.transition(ctx, InstanceStatus.RUNNING)
             raise BackupFailed(msg("the final backup failed (%(reason)s); nothing was deleted"), reason=final.message)
         client.delete_namespace(instance.namespace)
@@ -229,4 +230,6 @@ HANDLERS = {
     OperationKind.UPGRADE: upgrade,
     OperationKind.BACKUP: backup,
     OperationKind.DELETE: delete,
+    OperationKind.RESTORE: restore,
+    OperationKind.DRILL: drill,
 }

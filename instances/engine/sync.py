@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core.audit import AuditContext
-from core.jobs import periodic
+from core.jobs import enqueue, job_exists, periodic
 from instances.choices import BackupStatus, BackupTrigger, InstanceStatus
 from instances.engine.apply import record_snapshots, workload_images
+from instances.engine.backups import verify_backup_job
 from instances.kube.errors import ClusterError
 from instances.kube.kinds import BACKUP_TRIGGER_LABEL, INSTANCE_LABEL, MANAGED_SELECTOR
 from instances.kube.overlay import ImageRef
@@ -133,7 +135,9 @@ def version_images(instance: Instance) -> set[str]:
 
 
 def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:
-    """Backup history from the timemachine Jobs (scheduled ones included) of every instance."""
+    """Backup history from the timemachine Jobs (scheduled ones included) of every instance; a Job newly
+    succeeded has its dump verified in the storage by a job of its own (``verify_backup_job``)."""
+    to_verify = []
     for job in jobs:
         labels = job["metadata"].get("labels") or {}
         instance = instances.get(labels.get(INSTANCE_LABEL))
@@ -153,9 +157,19 @@ def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:
         finished = state.completion_time or backup.finished_at
         if finished is None and status == BackupStatus.FAILED:
             finished = timezone.now()
-        Backup.objects.filter(pk=backup.pk).update(
+        # Only a row the Job's state still decides: a verified, failed (verification included) or expired backup
+        # is never moved back by its Job, which stays "succeeded" on the cluster.
+        Backup.objects.filter(pk=backup.pk, status__in=(BackupStatus.RUNNING, BackupStatus.SUCCEEDED)).update(
             status=status, started_at=state.start_time or backup.started_at, finished_at=finished, message=state.message
         )
+        if status == BackupStatus.SUCCEEDED and backup.status in (BackupStatus.RUNNING, BackupStatus.SUCCEEDED):
+            to_verify.append(backup.pk)
+    for pk in to_verify:
+        # Reading a dump back may take long (a large dump is hashed whole): a job of its own, with its own
+        # timeout, once per backup; the sync goes on with the other clusters.
+        job_id = f"verify-backup-{pk}"
+        if not job_exists(job_id, queue="sync"):
+            enqueue(verify_backup_job, pk, queue="sync", job_id=job_id, job_timeout=settings.PORTAL_BACKUP_DEADLINE)
 
 
 def _is_backup(job: dict, instance: Instance) -> bool:

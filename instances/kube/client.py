@@ -371,9 +371,15 @@ class ClusterClient:
         return self.delete("Namespace", None, name)
 
     def create_job_from_cronjob(
-        self, namespace: str, cronjob_name: str, job_name: str, labels: dict[str, str] | None = None
+        self,
+        namespace: str,
+        cronjob_name: str,
+        job_name: str,
+        labels: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> dict:
-        """Start a Job from a CronJob's template now, as ``kubectl create job --from=cronjob/<name>`` does.
+        """Start a Job from a CronJob's template now, as ``kubectl create job --from=cronjob/<name>`` does, with
+        ``env`` set in its containers (what a restore Job restores, and where).
 
         The Job is owned by the CronJob, so the CronJob's history limits clean it up like a scheduled run.
         Idempotent: if the Job already exists (a retry after a timeout), the existing one is returned.
@@ -381,7 +387,7 @@ class ClusterClient:
         cronjob = self.get("CronJob", namespace, cronjob_name)
         if cronjob is None:
             raise PermanentClusterError(f"create job from CronJob {namespace}/{cronjob_name}: CronJob not found")
-        job = job_from_cronjob(cronjob, job_name, labels)
+        job = job_from_cronjob(cronjob, job_name, labels, env)
         created = self.create(job)
         if created is not None:
             return {"apiVersion": "batch/v1", "kind": "Job", **created}
@@ -389,6 +395,16 @@ class ClusterClient:
         if existing is None:
             raise TransientClusterError(f"create Job {namespace}/{job_name}: it exists, then it does not")
         return existing
+
+    def scale(self, kind: str, namespace: str, name: str, replicas: int, field_manager: str) -> dict | None:
+        """Merge-patch ``spec.replicas`` of a workload (None when it does not exist). The next server-side apply
+        of the portal (with force) takes the field back, and with it the replicas its manifest gives."""
+        spec = self._kind(kind)
+        return self._maybe(
+            f"scale {_describe(kind, namespace, name)} to {replicas}", "PATCH", spec.path(namespace, name),
+            query=[("fieldManager", field_manager)], body={"spec": {"replicas": replicas}},
+            content_type="application/merge-patch+json",
+        )  # fmt: skip
 
     def patch_status(
         self, kind: str, namespace: str | None, name: str, status: dict, *, api_version: str | None = None

@@ -52,12 +52,20 @@ class ApplyResult:
         return ", ".join(f"{n} {a}" for a, n in counts.items() if n) or "nothing applied"
 
 
-def job_from_cronjob(cronjob: dict, job_name: str, labels: dict[str, str] | None = None) -> dict:
+def job_from_cronjob(
+    cronjob: dict, job_name: str, labels: dict[str, str] | None = None, env: dict[str, str] | None = None
+) -> dict:
     """The Job ``kubectl create job <job_name> --from=cronjob/<name>`` creates: the CronJob's template, owned by
-    the CronJob (so its history limits clean the Job up like a scheduled run), with ``labels`` added."""
+    the CronJob (so its history limits clean the Job up like a scheduled run), with ``labels`` added and ``env``
+    set in every container (replacing a variable of the same name)."""
     meta = cronjob["metadata"]
     template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
     template_meta = template.get("metadata") or {}
+    if env:
+        pod_spec = ((template.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in pod_spec.get("containers") or []:
+            kept = [item for item in container.get("env") or [] if item.get("name") not in env]
+            container["env"] = kept + [{"name": name, "value": value} for name, value in env.items()]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -1,10 +1,9 @@
 """Template helpers for instances, requests, operations and backups: status badges and the backup chart."""
 
 from django import template
-from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext as _
 
-from core.templatetags.core_ui import badge, duration_short
+from core.templatetags.core_ui import badge
+from instances.backup_chart import render_backup_chart
 from instances.choices import (
     BackupStatus,
     InstanceStatus,
@@ -52,12 +51,12 @@ ROLLOUT_STATE_COLOURS = {
 }
 BACKUP_STATUS_COLOURS = {
     BackupStatus.RUNNING: "info",
-    BackupStatus.SUCCEEDED: "success",
+    BackupStatus.SUCCEEDED: "warning",
+    BackupStatus.VERIFIED: "success",
     BackupStatus.FAILED: "danger",
+    BackupStatus.EXPIRED: "secondary",
 }
-# Fill colours of the backup chart's bars (Bootstrap's success, danger and info).
-BACKUP_BAR_COLOURS = {BackupStatus.SUCCEEDED: "#198754", BackupStatus.FAILED: "#dc3545"}
-BACKUP_BAR_DEFAULT = "#0dcaf0"
+# Fill colours of the backup chart's bars (Bootstrap's success, warning, danger, secondary and info).
 
 
 def _badge_tag(name: str, choices, colours, doc: str) -> None:
@@ -89,38 +88,6 @@ def request_kind_label(value):
 
 
 @register.simple_tag
-def backup_chart(backups, width=300, height=48):
-    """An inline SVG bar chart of backup durations, oldest on the left: height ∝ duration, colour by status."""
-    rows = sorted(backups, key=lambda b: (b.started_at is None, b.started_at or 0, b.pk))
-    if not rows:
-        return ""
-    durations = [b.duration.total_seconds() if b.duration else 0 for b in rows]
-    longest = max(durations) or 1
-    slot = width / len(rows)
-    bar = max(slot * 0.7, 1)
-    bars = []
-    for index, (backup, seconds) in enumerate(zip(rows, durations, strict=True)):
-        bar_height = max(height * seconds / longest, 1)
-        bars.append(
-            (
-                f"{index * slot + (slot - bar) / 2:.1f}",
-                f"{height - bar_height:.1f}",
-                f"{bar:.1f}",
-                f"{bar_height:.1f}",
-                BACKUP_BAR_COLOURS.get(backup.status, BACKUP_BAR_DEFAULT),
-                f"{backup.get_status_display()} · {duration_short(backup.duration)}",
-            )
-        )
-    return format_html(
-        '<svg class="backup-chart" role="img" width="{}" height="{}" viewBox="0 0 {} {}" aria-label="{}">{}</svg>',
-        width,
-        height,
-        width,
-        height,
-        _("Backup durations"),
-        format_html_join(
-            "",
-            '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}</title></rect>',
-            bars,
-        ),
-    )
+def backup_chart(backups, width=300, height=96):
+    """The backup history as an inline SVG (see ``instances.backup_chart``)."""
+    return render_backup_chart(backups, width=width, height=height)

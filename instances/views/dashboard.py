@@ -4,8 +4,9 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count
 from django.views.generic import TemplateView
 
-from core.models.organisations import is_maintainer, requestable_organisations
+from core.models.organisations import Organisation, is_maintainer, requestable_organisations
 from instances.choices import InstanceStatus
+from instances.engine.alerts import open_alerts
 from instances.models import ChangeRequest, Instance
 from instances.queries import (
     CHANGE_REQUEST_RELATED,
@@ -30,8 +31,12 @@ class HomeView(LoginRequiredMixin, TemplateView):
         context["can_request"] = requestable_organisations(user).exists()
         if is_maintainer(user):
             context.update(self.maintainer_context())
+            alerts = open_alerts()
         else:
             context.update(self.member_context(user))
+            alerts = open_alerts(Organisation.objects.filter(memberships__user=user))
+        # Missed backups of the user's organisations (a maintainer's: all), one query.
+        context["backup_alerts"] = list(alerts[:DASHBOARD_PREVIEW])
         return context
 
     def maintainer_context(self) -> dict:

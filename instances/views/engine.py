@@ -24,7 +24,9 @@ class OperationDetailView(LoginRequiredMixin, DetailView):
 
     def get_queryset(self):
         visible = Instance.objects.visible_to(self.request.user)
-        return Operation.objects.filter(instance__in=visible).select_related("instance", "request", "target_version")
+        return Operation.objects.filter(instance__in=visible).select_related(
+            "instance", "request", "target_version", "backup"
+        )
 
 
 class InstanceRolloutView(LoginRequiredMixin, DetailView):

@@ -18,6 +18,7 @@ from instances.queries import (
     instance_audit_events,
     instance_requests,
     instances_with_backup_health,
+    instances_with_last_drill,
     instances_with_last_request,
 )
 from instances.views.base import DomainFormView
@@ -38,7 +39,8 @@ class InstanceListView(FilteredListView):
 
     def get_base_queryset(self):
         visible = Instance.objects.visible_to(self.request.user)
-        return instances_with_backup_health(instances_with_last_request(visible)).order_by("slug")
+        annotated = instances_with_backup_health(instances_with_last_request(visible))
+        return instances_with_last_drill(annotated).order_by("slug")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -61,13 +63,17 @@ class InstanceDetailView(LoginRequiredMixin, DetailView):
         context["can_request"] = instance.accepts_requests and can_request_for(user, instance.organisation)
         context["can_resync"] = is_maintainer(user) and instance.accepts_requests and instance.current_version_id
         context["requests"] = list(
-            instance_requests(instance).select_related("target_version", "requested_by").order_by("-created_at", "-id")
+            instance_requests(instance)
+            .select_related("target_version", "backup", "requested_by")
+            .order_by("-created_at", "-id")
         )
         context["events"] = list(instance_audit_events(instance, user))
         context["blocking_request"] = workflow.open_exclusive_request(instance)
         context["snapshots"] = list(instance.rollout_snapshots.all())
         context["operations"] = list(instance.operations.order_by("-queued_at", "-id")[:LAST_OPERATIONS])
         context["backups"] = list(instance.backups.order_by("-started_at", "-id")[:LAST_BACKUPS])
+        # Functional admins and maintainers may download verified dumps, of a deleted instance too (its final one).
+        context["can_download_backups"] = can_request_for(user, instance.organisation)
         context["backup_overdue"] = backup_overdue(instance)
         context["backup_max_age_hours"] = settings.PORTAL_BACKUP_MAX_AGE_HOURS
         context["images"] = sorted((instance.images or {}).items())

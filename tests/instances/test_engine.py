@@ -106,7 +106,8 @@ def test_upgrade_backs_up_first_then_rolls_out(deployed, kube_emulator, admin_un
     assert instance.current_version == versions["1.2.6"]
     assert core_image(kube_emulator, "saas-smile-new") == "registry.example.org/smile/core:1.2.6"
     backup = Backup.objects.get(instance=instance, trigger=BackupTrigger.PRE_UPGRADE)
-    assert backup.status == BackupStatus.SUCCEEDED
+    assert backup.status == BackupStatus.VERIFIED  # its dump was read back from the storage
+    assert backup.storage_key == f"instances/smile-new/{backup.job_name}.dump" and backup.size > 0
     job = kube_emulator.get_object("batch/v1", "Job", "saas-smile-new", backup.job_name)
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     operation = request.operations.get()
@@ -164,7 +165,7 @@ def test_on_demand_backup(deployed, admin_unistra):
     run_worker()
     request.refresh_from_db()
     assert request.status == RequestStatus.SUCCEEDED, request.result
-    assert Backup.objects.get(instance=deployed, trigger=BackupTrigger.MANUAL).status == BackupStatus.SUCCEEDED
+    assert Backup.objects.get(instance=deployed, trigger=BackupTrigger.MANUAL).status == BackupStatus.VERIFIED
 
 
 def test_deletion_backs_up_and_removes_the_namespace(deployed, kube_emulator, admin_unistra, maintainer):
@@ -176,7 +177,7 @@ def test_deletion_backs_up_and_removes_the_namespace(deployed, kube_emulator, ad
     assert request.status == RequestStatus.SUCCEEDED, request.result
     instance = Instance.objects.get(pk=deployed.pk)
     assert instance.status == InstanceStatus.DELETED
-    assert Backup.objects.get(instance=instance, trigger=BackupTrigger.FINAL).status == BackupStatus.SUCCEEDED
+    assert Backup.objects.get(instance=instance, trigger=BackupTrigger.FINAL).status == BackupStatus.VERIFIED
     assert kube_emulator.get_object("v1", "Namespace", "", "saas-smile-new") is None
     assert kube_emulator.list_objects("apps/v1", "Deployment", "saas-smile-new") == []
     assert instance.change_requests.count() == 2  # history kept
@@ -258,6 +259,10 @@ def test_a_worker_killed_with_sigkill_mid_operation_resumes(
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
+        # The worker verifies the pre-upgrade backup in this test's bucket.
+        "PORTAL_BACKUP_S3_ENDPOINT": settings.PORTAL_BACKUP_S3_ENDPOINT,
+        "PORTAL_BACKUP_S3_BUCKET": settings.PORTAL_BACKUP_S3_BUCKET,
+        "PORTAL_BACKUP_S3_REGION": settings.PORTAL_BACKUP_S3_REGION,
     }
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "rqworker", "--burst", "operations"],
@@ -380,9 +385,14 @@ def test_sync_flags_drift_and_records_scheduled_backups(deployed, kube_emulator,
     patch = {"spec": {"template": {"spec": {"containers": [{**container, "image": "registry.example.org/x:hotfix"}]}}}}
     kubernetes.client.AppsV1Api(kube_api_client).patch_namespaced_deployment("smile-core", "saas-smile-new", patch)
     # The timemachine CronJob fires on its schedule and its Job completes.
-    controllers.fire(kube_emulator.get_object("batch/v1", "CronJob", "saas-smile-new", "smile-timemachine"))
-    controllers.step()
-    controllers.step()
+    job = controllers.fire(kube_emulator.get_object("batch/v1", "CronJob", "saas-smile-new", "smile-timemachine"))
+
+    def completed():
+        controllers.step()
+        found = kube_emulator.get_object("batch/v1", "Job", "saas-smile-new", job["metadata"]["name"])
+        return bool((found.get("status") or {}).get("completionTime"))
+
+    wait_until(completed, 10, "the scheduled Job to complete")
     sync_cluster(cluster)
     sync_cluster_backups(cluster)
     instance = Instance.objects.get(pk=deployed.pk)
@@ -390,7 +400,11 @@ def test_sync_flags_drift_and_records_scheduled_backups(deployed, kube_emulator,
     assert "registry.example.org/x:hotfix" in instance.drift_detail
     backups = Backup.objects.filter(instance=deployed, trigger=BackupTrigger.SCHEDULE)
     assert backups.count() == 1
-    assert backups.get().status == BackupStatus.SUCCEEDED
+    assert backups.get().status == BackupStatus.SUCCEEDED  # uploaded; its verification is queued
+    run_worker("sync")
+    assert backups.get().status == BackupStatus.VERIFIED
+    sync_cluster_backups(cluster)  # the Job, still "succeeded" on the cluster, does not move it back
+    assert backups.get().status == BackupStatus.VERIFIED
     # A deploy with drift re-applies even though the manifests did not change, and the drift is gone.
     operation = Operation.objects.create(kind=OperationKind.DEPLOY, instance=instance,
                                          target_version=instance.current_version)  # fmt: skip
@@ -438,7 +452,8 @@ def test_periodic_jobs_are_registered():
     scheduler = CronScheduler(connection=get_queue("default").connection)
     scheduler.load_config_from_file("portal.cron")
     jobs = {job.func.__name__: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dispatch", "sync_status", "sync_backups", "check_clusters", "sync_registries", "poll_sources"}
+    assert set(jobs) == {"dispatch", "sync_status", "sync_backups", "check_clusters", "sync_registries", "poll_sources",
+                         "restore_drills", "apply_backup_retention", "check_missed_backups"}  # fmt: skip
     assert jobs["dispatch"].interval <= 30
     assert jobs["poll_sources"].interval == 60  # each source has its own interval; this is how often they are looked at
     assert (jobs["sync_registries"].queue_name, jobs["sync_registries"].interval) == ("sync", 900)

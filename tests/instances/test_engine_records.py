@@ -203,8 +203,9 @@ def test_an_upgrade_sends_only_what_changed(deployed, kube_emulator, admin_unist
 
     calls = [(r.method, r.path) for r in kube_emulator.requests]
     patched = sorted(path.rsplit("/", 2)[-2:][1] for method, path in calls if method == "PATCH")
-    # The images follow the version in three objects; nothing else changed, nothing else is sent.
-    assert patched == ["smile-core", "smile-nginx", "smile-timemachine"]
+    # The images follow the version in four objects (the restore CronJob runs the timemachine image); nothing else
+    # changed, nothing else is sent.
+    assert patched == ["smile-core", "smile-nginx", "smile-restore", "smile-timemachine"]
     assert len(calls) <= 12, calls
     assert not [c for c in calls if c[0] == "GET" and c[1].rstrip("/") in ("/api", "/apis")]  # no discovery
     assert not [c for c in calls if c[1].endswith(("/configmaps", "/services", "/networkpolicies"))]  # no prune

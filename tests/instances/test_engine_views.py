@@ -73,7 +73,7 @@ def closed_cluster(db):
     return Cluster.objects.create(name="sandbox", kubeconfig=kubeconfig_for("http://127.0.0.1:9"))
 
 
-def backup(instance, status=BackupStatus.SUCCEEDED, hours_ago=1.0, minutes=3, name=None):
+def backup(instance, status=BackupStatus.VERIFIED, hours_ago=1.0, minutes=3, name=None):
     finished = timezone.now() - datetime.timedelta(hours=hours_ago)
     return Backup.objects.create(
         instance=instance,
@@ -127,7 +127,7 @@ def test_instance_page_lists_operations_backups_cluster_and_drift(client, operat
     Instance.objects.filter(pk=instance_unistra.pk).update(
         cluster=cluster, drift=True, drift_detail="Deployment/web runs smile:evil"
     )
-    backup(instance_unistra, BackupStatus.SUCCEEDED, hours_ago=2, minutes=4)
+    backup(instance_unistra, BackupStatus.VERIFIED, hours_ago=2, minutes=4)
     backup(instance_unistra, BackupStatus.FAILED, hours_ago=30, minutes=1)
     client.force_login(viewer_unistra)
     content = page(client.get(instance_url(instance_unistra)))
@@ -169,17 +169,19 @@ def test_rollout_partial_is_scoped(client, instance_unistra, admin_unicaen):
     assert client.get(url).status_code == 404
 
 
-OVERDUE = "No successful backup in the last 26 hours"
+OVERDUE = "No verified backup in the last 26 hours"
 
 
 def test_backup_overdue_banner_follows_the_26_hour_rule(client, instance_unistra, viewer_unistra):
     client.force_login(viewer_unistra)
     url = instance_url(instance_unistra)
     assert OVERDUE in page(client.get(url))  # never backed up
-    backup(instance_unistra, BackupStatus.SUCCEEDED, hours_ago=27)
+    backup(instance_unistra, BackupStatus.VERIFIED, hours_ago=27)
     backup(instance_unistra, BackupStatus.FAILED, hours_ago=1)
     assert OVERDUE in page(client.get(url))
-    backup(instance_unistra, BackupStatus.SUCCEEDED, hours_ago=25)
+    backup(instance_unistra, BackupStatus.SUCCEEDED, hours_ago=1)  # uploaded but not verified: it does not count
+    assert OVERDUE in page(client.get(url))
+    backup(instance_unistra, BackupStatus.VERIFIED, hours_ago=25)
     assert OVERDUE not in page(client.get(url))
 
 
@@ -373,6 +375,6 @@ def test_engine_pages_are_translated(client, operation, maintainer, closed_clust
     client.force_login(maintainer)
     client.cookies["django_language"] = "fr"
     instance_page = page(client.get(instance_url(operation.instance), HTTP_ACCEPT_LANGUAGE="fr"))
-    assert "Aucune sauvegarde réussie depuis 26 heures" in instance_page
+    assert "Aucune sauvegarde vérifiée au cours des 26 dernières heures" in instance_page
     assert "Opérations" in instance_page
     assert "Vérifier maintenant" in page(client.get(reverse("instances:cluster_list"), HTTP_ACCEPT_LANGUAGE="fr"))

@@ -402,7 +402,7 @@ def test_without_credentials_of_its_own_an_instance_gets_no_storage_secret_and_i
 def test_a_secret_of_an_older_portal_is_replaced_whole_and_removed_with_the_credentials(
     sent, kube_emulator, cluster, queues, admin_unistra, maintainer, unistra, smile, versions
 ):
-    create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"], slug="smile-d")
+    create_and_run(admin_unistra, maintainer, unistra, smile, versions["1.2.4"], slug="smile-d", credentials=False)
     # What older portals wrote into every namespace: the portal-wide key.
     old = {"access-key-id": PORTAL_KEY_ID, "secret-access-key": PORTAL_SECRET, "bucket": "smile-backups"}
     kube_emulator.seed({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "smile-timemachine-s3",
