@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import ngettext
 from django.views import View
 
 from core.audit import AuditContext, record
@@ -57,5 +58,6 @@ class DrillView(MaintainerRequiredMixin, View):
         for operation in queued:
             record(ctx, "instance.drill_requested", operation.instance,
                    organisation_id=operation.instance.organisation_id, after={"operation": operation.pk})  # fmt: skip
-        messages.success(request, _("%(count)d restore drills are queued.") % {"count": len(queued)})
+        text = ngettext("%(count)d restore drill is queued.", "%(count)d restore drills are queued.", len(queued))
+        messages.success(request, text % {"count": len(queued)})
         return redirect("instances:instance_list")
