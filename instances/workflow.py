@@ -297,9 +297,7 @@ def request_backup(
 
 def restorable_backups(instance: Instance):
     """The backups a restore of ``instance`` may choose: its verified ones, newest first."""
-    return Backup.objects.filter(instance=instance, status=BackupStatus.VERIFIED).order_by(
-        "-finished_at", "-started_at", "-id"
-    )
+    return instance.backups.verified()
 
 
 def request_restore(

@@ -257,6 +257,7 @@ class SimulatedControllers:
             result = self._job_results.pop(key, None)
             if result is None:
                 return True
+            self._started_runs.discard(key)
             fail, message = not result[0], result[1] or message
         elif now - started < self.job_seconds:
             return True

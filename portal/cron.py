@@ -21,6 +21,6 @@ cron.register(poll_sources, queue_name="sync", interval=settings.PORTAL_INSTRUCT
 cron.register(restore_drills, queue_name="default", interval=settings.PORTAL_RESTORE_DRILL_INTERVAL, job_timeout=300)
 # Retention deletes dumps from the storage (each call with its timeouts); the missed-backup check only reads.
 cron.register(
-    apply_backup_retention, queue_name="sync", interval=settings.PORTAL_BACKUP_RETENTION_INTERVAL, job_timeout=1800
+    apply_backup_retention, queue_name="storage", interval=settings.PORTAL_BACKUP_RETENTION_INTERVAL, job_timeout=1800
 )
 cron.register(check_missed_backups, queue_name="sync", interval=settings.PORTAL_BACKUP_ALERT_INTERVAL, job_timeout=300)

@@ -176,7 +176,8 @@ CACHES = {
 
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env_int("PORTAL_JOB_TIMEOUT", 900)}
-    for name in ("default", "operations", "sync")
+    # storage: reading dumps back and pruning them may take long; the dispatcher and the syncs never wait for it.
+    for name in ("default", "operations", "sync", "storage")
 }
 # Tests flip this to run jobs inline; production and `make run` always use real workers.
 RQ_ASYNC = env_bool("PORTAL_RQ_ASYNC", default=True)
@@ -434,20 +435,16 @@ PORTAL_BACKUP_RETENTION = {
 # How often retention and the missed-backup check run (seconds).
 PORTAL_BACKUP_RETENTION_INTERVAL = env_int("PORTAL_BACKUP_RETENTION_INTERVAL", 6 * 3600)
 PORTAL_BACKUP_ALERT_INTERVAL = env_int("PORTAL_BACKUP_ALERT_INTERVAL", 900)
-# An operation may back up, roll out, roll back and wait for a namespace: its job must outlive all of those,
-# or RQ would kill it half-way.
-RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"] = max(
-    RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"],
-    PORTAL_BACKUP_DEADLINE + 2 * PORTAL_ROLLOUT_DEADLINE + PORTAL_NAMESPACE_DELETE_DEADLINE + 300,
-)
-
 # How long a restore Job may run (a restore or a drill) before it counts as failed; drills run this often (seconds).
 PORTAL_RESTORE_DEADLINE = env_int("PORTAL_RESTORE_DEADLINE", 3600)
 PORTAL_RESTORE_DRILL_INTERVAL = env_int("PORTAL_RESTORE_DRILL_INTERVAL", 7 * 24 * 3600)
-# A restore takes a backup, restores, and may restore that backup again: its job must outlive all of those.
+# An operation's job must outlive its longest sequence of waits, or RQ would kill it half-way: an upgrade or a
+# deletion backs up (then reads the dump back to verify it), rolls out, rolls back, waits for a namespace; a restore
+# backs up, restores, scales down and up, and at worst restores the pre-restore dump and scales again.
 RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"] = max(
     RQ_QUEUES["operations"]["DEFAULT_TIMEOUT"],
-    PORTAL_BACKUP_DEADLINE + 2 * PORTAL_RESTORE_DEADLINE + 4 * PORTAL_ROLLOUT_DEADLINE + 300,
+    2 * PORTAL_BACKUP_DEADLINE + 2 * PORTAL_ROLLOUT_DEADLINE + PORTAL_NAMESPACE_DELETE_DEADLINE + 300,
+    2 * PORTAL_BACKUP_DEADLINE + 2 * PORTAL_RESTORE_DEADLINE + 4 * PORTAL_ROLLOUT_DEADLINE + 300,
 )
 
 # --- Cluster isolation (README: "Security", "On the cluster") ------------------------------------------------------

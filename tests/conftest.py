@@ -143,6 +143,17 @@ def s3_server():
 
 
 @pytest.fixture
+def authenticating_s3(monkeypatch):
+    """A second local S3 that checks keys: the first request (creating a bucket) is the only anonymous one, and
+    every key after it is unknown, as a wrong key would be to a real storage."""
+    from tests.s3_server import LocalS3
+
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "1")
+    with LocalS3() as server:
+        yield server
+
+
+@pytest.fixture
 def backup_storage(s3_server, settings):
     """The portal's backup storage pointed at the local S3 server, in a fresh bucket of this test's own."""
     settings.PORTAL_BACKUP_S3_ENDPOINT = s3_server.endpoint

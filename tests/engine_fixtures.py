@@ -48,7 +48,7 @@ def ctx(user) -> AuditContext:
 
 def run_worker(*names: str) -> None:
     """Run every queued job with a real RQ worker, in-process (a forking worker would share our connection)."""
-    queues = [get_queue(name) for name in (names or ("default", "operations", "sync"))]
+    queues = [get_queue(name) for name in (names or ("default", "operations", "sync", "storage"))]
     worker = SimpleWorker(queues, connection=queues[0].connection)
     worker.work(burst=True, with_scheduler=False)
 

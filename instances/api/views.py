@@ -25,7 +25,7 @@ from instances.api.serializers import (
 )
 from instances.backup_downloads import download_url
 from instances.choices import OperationStatus
-from instances.models import Application, ApplicationVersion, Backup, ChangeRequest, Instance, Operation
+from instances.models import Application, ApplicationVersion, ChangeRequest, Instance, Operation
 
 
 class ApplicationViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
@@ -92,8 +92,7 @@ class InstanceViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
         """302 to a short-lived signed link of a verified backup's dump (functional admins and maintainers;
         audited). A viewer gets 403, a backup that is not verified 409."""
         instance = self.get_object()
-        backup = get_object_or_404(Backup.objects.filter(instance=instance), pk=backup_id)
-        backup.instance = instance
+        backup = get_object_or_404(instance.backups, pk=backup_id)  # the related manager sets backup.instance
         url = download_url(AuditContext.from_request(request), request.user, backup)
         return Response(status=status.HTTP_302_FOUND, headers={"Location": url})
 

@@ -73,14 +73,15 @@ def check_missed_backups(now: datetime.datetime | None = None) -> str:
         except IntegrityError:  # another run opened it meanwhile: one alert per incident
             continue
         opened.append(alert.pk)
-    for pk in opened:
-        notify_alert(pk)
     # Closed: a verified backup arrived, or the instance is no longer watched (deleted, being deleted).
     closing = BackupAlert.objects.filter(closed_at__isnull=True).filter(
         Q(instance__backups__status=BackupStatus.VERIFIED, instance__backups__finished_at__gte=cutoff)
         | ~Q(instance__status__in=WATCHED)
     )
     closed = BackupAlert.objects.filter(pk__in=closing.values("pk")).update(closed_at=now)
+    # The open alerts not mailed yet: those just opened, and those whose mail failed before (tried again).
+    for pk in BackupAlert.objects.filter(closed_at__isnull=True, notified=False).values_list("pk", flat=True):
+        notify_alert(pk)
     return f"{len(opened)} alerts opened, {closed} closed"
 
 

@@ -94,11 +94,14 @@ def verify_backup(backup: Backup, log: OperationLog | None = None) -> Backup:
         backup.status, backup.message = BackupStatus.FAILED, reason.english
         if log is not None:
             log(msg("backup %(key)s failed its verification: %(reason)s"), level="warning", key=key, reason=reason)
-    # Only from "succeeded": a concurrent sync or retention never sees its newer state overwritten.
-    Backup.objects.filter(pk=backup.pk, status=BackupStatus.SUCCEEDED).update(
+    # Only from "succeeded": a concurrent verification or retention never sees its newer state overwritten, and
+    # the caller gets what the row says then.
+    updated = Backup.objects.filter(pk=backup.pk, status=BackupStatus.SUCCEEDED).update(
         status=backup.status, storage_key=key, size=backup.size, sha256=backup.sha256,
         verified_at=backup.verified_at, message=backup.message,
     )  # fmt: skip
+    if not updated:
+        backup.refresh_from_db()
     return backup
 
 

@@ -6,27 +6,22 @@ is needed. The handler is :func:`instances.engine.restore.drill`.
 
 from __future__ import annotations
 
+import datetime
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
 
 from core.jobs import periodic
-from instances.choices import BackupStatus, InstanceStatus, OperationKind
+from instances.choices import InstanceStatus, OperationKind
 from instances.engine.dispatcher import queue_instance_operation
 from instances.models import Backup, Instance, Operation
 
 logger = logging.getLogger("instances.engine")
 # Instances whose database is there to restore from: deployed, and neither being created nor deleted.
 DRILLED_STATUSES = (InstanceStatus.RUNNING, InstanceStatus.DEGRADED, InstanceStatus.UPGRADING)
-
-
-def latest_verified(instance: Instance) -> Backup | None:
-    return (
-        Backup.objects.filter(instance=instance, status=BackupStatus.VERIFIED)
-        .order_by("-finished_at", "-started_at", "-id")
-        .first()
-    )
 
 
 def queue_drill(instance: Instance, backup_id: int | None = None) -> Operation | None:
@@ -37,7 +32,7 @@ def queue_drill(instance: Instance, backup_id: int | None = None) -> Operation |
     if not instance.application.restore_cronjob:
         return None
     if backup_id is None:
-        latest = latest_verified(instance)
+        latest = instance.backups.verified().first()
         if latest is None:
             return None
         backup_id = latest.pk
@@ -49,11 +44,10 @@ def queue_drill(instance: Instance, backup_id: int | None = None) -> Operation |
     return operation
 
 
-def queue_drills() -> list[Operation]:
-    """One drill per live instance with a verified backup (the busy ones are skipped)."""
-    newest = Backup.objects.filter(instance=OuterRef("pk"), status=BackupStatus.VERIFIED).order_by(
-        "-finished_at", "-started_at", "-id"
-    )
+def queue_drills(*, drilled_since=None) -> list[Operation]:
+    """One drill per live instance with a verified backup (the busy ones are skipped, and with ``drilled_since``
+    those that had a drill since then)."""
+    newest = Backup.objects.filter(instance=OuterRef("pk")).verified()
     candidates = (
         Instance.objects.filter(status__in=DRILLED_STATUSES, cluster__isnull=False)
         .exclude(application__restore_cronjob="")
@@ -62,6 +56,11 @@ def queue_drills() -> list[Operation]:
         .select_related("application", "organisation")
         .order_by("slug")
     )
+    if drilled_since is not None:
+        recent = Operation.objects.filter(
+            instance=OuterRef("pk"), kind=OperationKind.DRILL, queued_at__gte=drilled_since
+        )
+        candidates = candidates.exclude(Exists(recent))
     queued = []
     for instance in candidates:
         operation = queue_drill(instance, instance.drill_backup_id)
@@ -72,8 +71,10 @@ def queue_drills() -> list[Operation]:
 
 @periodic("restore_drills")
 def restore_drills() -> str:
-    """The periodic drill of every live instance (see the module docstring)."""
-    queued = queue_drills()
+    """The periodic drill of every live instance not drilled within the interval: the scheduler runs an interval
+    job at once when it starts, and a restart must not drill the whole fleet again."""
+    since = timezone.now() - datetime.timedelta(seconds=settings.PORTAL_RESTORE_DRILL_INTERVAL)
+    queued = queue_drills(drilled_since=since)
     if queued:
         logger.info("restore drills queued: %s", [operation.pk for operation in queued])
     return f"queued {len(queued)} restore drills"

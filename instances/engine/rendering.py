@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -20,7 +21,7 @@ from instances.engine.credentials import storage_port
 from instances.kube.kustomize import KustomizeError
 from instances.kube.names import InvalidSpec
 from instances.kube.overlay import ImageRef, OverlaySpec
-from instances.kube.render import RenderedManifests, render
+from instances.kube.render import RenderedManifests, SafeLoader, render
 from instances.models import ApplicationVersion, ChangeRequest, Instance, Operation
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,12 @@ def last_applied(instance: Instance) -> Operation | None:
         .order_by("-finished_at", "-id")
         .first()
     )
+
+
+def manifests_of(operation: Operation) -> RenderedManifests:
+    """What ``operation`` applied, as rendered manifests again (a rollback, or a restore scaling back up)."""
+    objects = [obj for obj in yaml.load_all(operation.manifests, Loader=SafeLoader) if obj]
+    return RenderedManifests(objects=objects, yaml=operation.manifests, sha256=operation.manifests_sha256)
 
 
 def diff(old: str, new: str, old_label: str = "applied", new_label: str = "rendered") -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import time
 
-import yaml
 from django.conf import settings
 from django.utils import timezone
 
@@ -33,7 +32,7 @@ from instances.engine.waiting import WaitOutcome, wait_for_job, wait_for_workloa
 from instances.kube.client import ClusterClient
 from instances.kube.kinds import instance_selector
 from instances.kube.names import job_name
-from instances.kube.render import RenderedManifests, SafeLoader
+from instances.kube.render import RenderedManifests
 from instances.models import Backup, Instance, Operation
 
 # The field manager of the scale-down: the portal's next server-side apply (forced) takes replicas back from it.
@@ -88,8 +87,7 @@ def _applied(instance: Instance) -> RenderedManifests:
     if previous is None:
         raise RestoreFailed(msg("%(instance)s was never deployed: there is nothing to restore into"),
                             instance=instance.slug)  # fmt: skip
-    objects = [obj for obj in yaml.load_all(previous.manifests, Loader=SafeLoader) if obj]
-    return RenderedManifests(objects=objects, yaml=previous.manifests, sha256=previous.manifests_sha256)
+    return rendering.manifests_of(previous)
 
 
 def _deployments(applied: RenderedManifests) -> list[dict]:
@@ -110,7 +108,13 @@ def scale_down(client: ClusterClient, instance: Instance, applied: RenderedManif
         heartbeat=log.heartbeat,
     )  # fmt: skip
     if not outcome.done:
-        raise RestoreFailed(msg("the application did not stop: %(reason)s"), reason=outcome.message)
+        # Some Deployments may be at 0 already: nothing was restored, so start them again before saying so.
+        back = scale_up(client, instance, applied, log)
+        raise RestoreFailed(
+            msg("the application did not stop (%(reason)s); nothing was restored, and it was started again: "
+                "%(state)s"),
+            reason=outcome.message, state=back.message,
+        )  # fmt: skip
     log(msg("the application is stopped"))
 
 

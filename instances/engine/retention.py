@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from core.audit import AuditContext, record
 from core.jobs import periodic
-from instances.choices import BackupStatus, BackupTrigger
+from instances.choices import BackupStatus, BackupTrigger, OperationStatus
 from instances.engine.storage import StorageError, delete
-from instances.models import Backup, Instance
+from instances.models import Backup, ChangeRequest, Instance, Operation
 
 logger = logging.getLogger("instances.engine")
 RETENTION = AuditContext.system("backup retention")
@@ -110,10 +110,18 @@ def apply_backup_retention(now: datetime.datetime | None = None) -> str:
     now = now or timezone.now()
     instance_ids = Backup.objects.filter(status=BackupStatus.VERIFIED).values_list("instance_id", flat=True).distinct()
     instances = Instance.objects.filter(pk__in=instance_ids).select_related("organisation")
+    # A backup an open restore request or an active restore or drill is about to read stays until they end.
+    wanted = set(ChangeRequest.objects.open().filter(backup__isnull=False).values_list("backup_id", flat=True)) | set(
+        Operation.objects.filter(status__in=OperationStatus.active(), backup__isnull=False).values_list(
+            "backup_id", flat=True
+        )
+    )
     deleted = failed = 0
     for instance in instances:
         backups = list(instance.backups.filter(status=BackupStatus.VERIFIED))
         for backup in expired(backups, Policy.for_size(instance.size), now):
+            if backup.pk in wanted:
+                continue
             backup.instance = instance
             if expire(backup, now):
                 deleted += 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-import yaml
 from django.conf import settings
 
 from core.audit import AuditContext
@@ -25,7 +24,7 @@ from instances.engine.restore import drill, restore
 from instances.engine.waiting import WaitOutcome, wait_for_namespace_gone, wait_for_workloads
 from instances.kube.client import ClusterClient
 from instances.kube.kinds import WORKLOAD_KINDS, instance_selector
-from instances.kube.render import RenderedManifests, SafeLoader
+from instances.kube.render import RenderedManifests
 from instances.kube.rollout import workload_status
 from instances.models import Instance, Operation, RolloutSnapshot
 
@@ -172,8 +171,7 @@ def roll_back(operation: Operation, previous: Operation, log: OperationLog, clie
     old_version = instance.current_version
     log(msg("rolling back to %(version)s (operation #%(operation)s)"), level="warning", version=old_version,
         operation=previous.pk)  # fmt: skip
-    objects = [obj for obj in yaml.load_all(previous.manifests, Loader=SafeLoader) if obj]
-    restored = RenderedManifests(objects=objects, yaml=previous.manifests, sha256=previous.manifests_sha256)
+    restored = rendering.manifests_of(previous)
     apply_version(client, operation, restored, old_version, log)
     back = follow_rollout(client, instance, restored, log)
     instance.transition(ctx, InstanceStatus.RUNNING if back.done else InstanceStatus.DEGRADED)

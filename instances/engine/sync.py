@@ -15,14 +15,14 @@ from django.utils import timezone
 
 from core.audit import AuditContext
 from core.jobs import enqueue, job_exists, periodic
-from instances.choices import BackupStatus, BackupTrigger, InstanceStatus
+from instances.choices import BackupStatus, BackupTrigger, InstanceStatus, OperationStatus
 from instances.engine.apply import record_snapshots, workload_images
 from instances.engine.backups import verify_backup_job
 from instances.kube.errors import ClusterError
 from instances.kube.kinds import BACKUP_TRIGGER_LABEL, INSTANCE_LABEL, MANAGED_SELECTOR
 from instances.kube.overlay import ImageRef
 from instances.kube.rollout import JobPhase, job_status, workload_status
-from instances.models import Backup, Cluster, Instance
+from instances.models import Backup, Cluster, Instance, Operation
 
 logger = logging.getLogger("instances.engine")
 STATUS_SYNC = AuditContext.system("status sync")
@@ -163,13 +163,22 @@ def _sync_backups(instances: dict[str, Instance], jobs: list[dict]) -> None:
             status=status, started_at=state.start_time or backup.started_at, finished_at=finished, message=state.message
         )
         if status == BackupStatus.SUCCEEDED and backup.status in (BackupStatus.RUNNING, BackupStatus.SUCCEEDED):
-            to_verify.append(backup.pk)
-    for pk in to_verify:
-        # Reading a dump back may take long (a large dump is hashed whole): a job of its own, with its own
-        # timeout, once per backup; the sync goes on with the other clusters.
+            to_verify.append(backup)
+    # An operation verifies the backups it takes (a resumed one too): only the others are verified here.
+    busy = set(
+        Operation.objects.filter(
+            instance__in=[b.instance_id for b in to_verify], status__in=OperationStatus.active()
+        ).values_list("instance_id", flat=True)
+    )
+    for backup in to_verify:
+        if backup.trigger != BackupTrigger.SCHEDULE and backup.instance_id in busy:
+            continue
+        pk = backup.pk
+        # Reading a dump back may take long (a large dump is hashed whole): a job of its own, on the storage
+        # queue with its own timeout, once per backup; the sync goes on with the other clusters.
         job_id = f"verify-backup-{pk}"
-        if not job_exists(job_id, queue="sync"):
-            enqueue(verify_backup_job, pk, queue="sync", job_id=job_id, job_timeout=settings.PORTAL_BACKUP_DEADLINE)
+        if not job_exists(job_id, queue="storage"):
+            enqueue(verify_backup_job, pk, queue="storage", job_id=job_id, job_timeout=settings.PORTAL_BACKUP_DEADLINE)
 
 
 def _is_backup(job: dict, instance: Instance) -> bool:

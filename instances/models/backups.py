@@ -9,6 +9,12 @@ from core.models.jobs import Timed
 from instances.choices import BackupStatus, BackupTrigger
 
 
+class BackupQuerySet(models.QuerySet):
+    def verified(self) -> "BackupQuerySet":
+        """The backups one may restore or download, newest first."""
+        return self.filter(status=BackupStatus.VERIFIED).order_by("-finished_at", "-started_at", "-id")
+
+
 class Backup(Timed, models.Model):
     """One run of an instance's timemachine (a Job in its namespace) and the dump it left in the storage.
 
@@ -34,6 +40,8 @@ class Backup(Timed, models.Model):
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
     expired_at = models.DateTimeField(_("deleted from the storage at"), null=True, blank=True)
+
+    objects = BackupQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]

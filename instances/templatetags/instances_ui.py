@@ -56,7 +56,6 @@ BACKUP_STATUS_COLOURS = {
     BackupStatus.FAILED: "danger",
     BackupStatus.EXPIRED: "secondary",
 }
-# Fill colours of the backup chart's bars (Bootstrap's success, warning, danger, secondary and info).
 
 
 def _badge_tag(name: str, choices, colours, doc: str) -> None:

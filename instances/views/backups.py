@@ -9,7 +9,7 @@ from django.views import View
 from core.audit import AuditContext
 from core.errors import DomainError, NotAllowed
 from instances.backup_downloads import download_url
-from instances.models import Backup, Instance
+from instances.models import Instance
 
 
 class BackupDownloadView(LoginRequiredMixin, View):
@@ -20,8 +20,7 @@ class BackupDownloadView(LoginRequiredMixin, View):
         instance = get_object_or_404(
             Instance.objects.visible_to(request.user).select_related("organisation"), slug=slug
         )
-        backup = get_object_or_404(Backup.objects.filter(instance=instance), pk=pk)
-        backup.instance = instance
+        backup = get_object_or_404(instance.backups, pk=pk)  # the related manager sets backup.instance
         try:
             url = download_url(AuditContext.from_request(request), request.user, backup)
         except NotAllowed as error:

@@ -34,7 +34,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
             alerts = open_alerts()
         else:
             context.update(self.member_context(user))
-            alerts = open_alerts(Organisation.objects.filter(memberships__user=user))
+            alerts = open_alerts(Organisation.objects.visible_to(user))
         # Missed backups of the user's organisations (a maintainer's: all), one query.
         context["backup_alerts"] = list(alerts[:DASHBOARD_PREVIEW])
         return context

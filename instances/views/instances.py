@@ -60,7 +60,8 @@ class InstanceDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         instance, user = self.object, self.request.user
-        context["can_request"] = instance.accepts_requests and can_request_for(user, instance.organisation)
+        may_file = can_request_for(user, instance.organisation)
+        context["can_request"] = instance.accepts_requests and may_file
         context["can_resync"] = is_maintainer(user) and instance.accepts_requests and instance.current_version_id
         context["requests"] = list(
             instance_requests(instance)
@@ -73,7 +74,7 @@ class InstanceDetailView(LoginRequiredMixin, DetailView):
         context["operations"] = list(instance.operations.order_by("-queued_at", "-id")[:LAST_OPERATIONS])
         context["backups"] = list(instance.backups.order_by("-started_at", "-id")[:LAST_BACKUPS])
         # Functional admins and maintainers may download verified dumps, of a deleted instance too (its final one).
-        context["can_download_backups"] = can_request_for(user, instance.organisation)
+        context["can_download_backups"] = may_file
         context["backup_overdue"] = backup_overdue(instance)
         context["backup_max_age_hours"] = settings.PORTAL_BACKUP_MAX_AGE_HOURS
         context["images"] = sorted((instance.images or {}).items())

@@ -50,14 +50,18 @@ class DrillView(MaintainerRequiredMixin, View):
                 text = _("No drill of %(slug)s now: it has no verified backup, is not running, or is busy.")
                 messages.error(request, text % {"slug": slug})
             else:
-                record(ctx, "instance.drill_requested", instance, organisation_id=instance.organisation_id,
-                       after={"operation": operation.pk})  # fmt: skip
+                _audit_queued(ctx, operation)
                 messages.success(request, _("A restore drill of %(slug)s is queued.") % {"slug": slug})
             return redirect(instance)
         queued = queue_drills()
         for operation in queued:
-            record(ctx, "instance.drill_requested", operation.instance,
-                   organisation_id=operation.instance.organisation_id, after={"operation": operation.pk})  # fmt: skip
+            _audit_queued(ctx, operation)
         text = ngettext("%(count)d restore drill is queued.", "%(count)d restore drills are queued.", len(queued))
         messages.success(request, text % {"count": len(queued)})
         return redirect("instances:instance_list")
+
+
+def _audit_queued(ctx: AuditContext, operation) -> None:
+    instance = operation.instance
+    record(ctx, "instance.drill_requested", instance, organisation_id=instance.organisation_id,
+           after={"operation": operation.pk})  # fmt: skip

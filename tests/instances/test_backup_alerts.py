@@ -3,6 +3,7 @@
 import datetime
 
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.urls import reverse
 from django.utils import timezone
 
@@ -71,3 +72,22 @@ def test_no_alert_for_new_or_deleted_instances(instance_unistra, instance_unicae
     Instance.objects.filter(pk=instance_unistra.pk).update(status=InstanceStatus.DELETED)
     assert check_missed_backups() == "0 alerts opened, 1 closed"
     assert [m.to for m in mail.outbox] == [[admin_unistra.email]]  # the one mail of the one incident
+
+
+def test_a_mail_that_could_not_be_sent_is_sent_at_the_next_check(instance_unistra, admin_unistra, settings):
+    aged(instance_unistra)
+    settings.EMAIL_BACKEND = "tests.instances.test_backup_alerts.RefusingBackend"
+    assert check_missed_backups() == "1 alerts opened, 0 closed"
+    assert not BackupAlert.objects.get().notified and len(mail.outbox) == 0
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert check_missed_backups() == "0 alerts opened, 0 closed"
+    assert BackupAlert.objects.get().notified and len(mail.outbox) == 1
+    assert check_missed_backups() == "0 alerts opened, 0 closed"
+    assert len(mail.outbox) == 1  # once sent, never again
+
+
+class RefusingBackend(BaseEmailBackend):
+    """A mail server that cannot be reached."""
+
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("the mail server is down")

@@ -220,6 +220,14 @@ def test_credentials_the_cli_cannot_use_fail_the_job(storage, cronjobs, database
     assert storage.objects() == []
 
 
+def test_a_key_the_storage_refuses_fails_the_job(authenticating_s3, cronjobs, databases, role):
+    """A storage that checks keys refuses the instance's: the upload, and so the Job, fails saying so."""
+    refusing = Storage(authenticating_s3, role)  # its bucket is the storage's one anonymous request
+    code, _, stderr, _ = refusing.run(cronjobs["smile-timemachine"], databases())
+    assert code == 4
+    assert "InvalidAccessKeyId" in stderr and "upload of the dump" in stderr
+
+
 def test_without_the_storage_secret_the_job_fails_saying_why(storage, cronjobs, databases):
     code, _, stderr, _ = storage.run(cronjobs["smile-timemachine"], databases(), secrets={"smile-timemachine-s3": None})
     assert code == 2

@@ -6,11 +6,13 @@ import hashlib
 import pytest
 
 from core.models import AuditEvent
+from instances import workflow
 from instances.choices import BackupStatus, BackupTrigger
 from instances.engine import storage
 from instances.engine.retention import Policy, apply_backup_retention, expired
 from instances.models import Backup
 from tests.backup_fixtures import give_backup_credentials
+from tests.engine_fixtures import ctx
 
 UTC = datetime.UTC
 # A Friday; backups at 02:00 UTC fall on the same date in Paris (the portal's zone).
@@ -106,3 +108,16 @@ def test_the_periodic_job_deletes_expired_dumps_marks_and_audits_them(instance_u
     assert all(e.organisation_id == instance.organisation_id for e in events)
     # A second run finds nothing more to delete.
     assert apply_backup_retention(now=NOW) == "0 dumps deleted, 0 left for the next run"
+
+
+def test_a_dump_a_restore_is_about_to_read_is_kept(instance_unistra, backup_storage, settings, admin_unistra):
+    settings.PORTAL_BACKUP_RETENTION = {"small": {"daily": 1, "weekly": 0}}
+    instance = give_backup_credentials(instance_unistra)
+    old, new = [
+        Backup.objects.create(instance=instance, job_name=f"tm-{days}", trigger=S, status=V,
+                              storage_key=storage.dump_key(instance, f"tm-{days}"), finished_at=at(days))
+        for days in (3, 0)
+    ]  # fmt: skip
+    workflow.request_restore(ctx(admin_unistra), instance, backup=old)
+    assert apply_backup_retention(now=NOW) == "0 dumps deleted, 0 left for the next run"
+    assert Backup.objects.get(pk=old.pk).status == V and Backup.objects.get(pk=new.pk).status == V

@@ -12,7 +12,6 @@ from instances.models import Backup
 from tests.backup_fixtures import give_backup_credentials
 from tests.engine_fixtures import ctx, run_worker
 from tests.processes import free_port
-from tests.s3_server import LocalS3
 
 DUMP = b"PGDMP a dump of known rows\n" * 100
 KEY = "instances/smile-unistra/smile-timemachine-manual-1.dump"
@@ -72,14 +71,6 @@ def test_an_unreachable_storage_fails_verification_quickly(instance, settings):
     result = storage.verify(instance, KEY)
     assert not result.ok
     assert result.reason.english.startswith("the storage cannot be reached: ")
-
-
-@pytest.fixture
-def authenticating_s3(monkeypatch):
-    """A second local S3 that checks keys: the first request (creating the bucket) is the only anonymous one."""
-    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "1")
-    with LocalS3() as server:
-        yield server
 
 
 def test_wrong_credentials_are_access_denied_and_say_so(instance, authenticating_s3, settings):

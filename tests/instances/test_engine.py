@@ -401,7 +401,7 @@ def test_sync_flags_drift_and_records_scheduled_backups(deployed, kube_emulator,
     backups = Backup.objects.filter(instance=deployed, trigger=BackupTrigger.SCHEDULE)
     assert backups.count() == 1
     assert backups.get().status == BackupStatus.SUCCEEDED  # uploaded; its verification is queued
-    run_worker("sync")
+    run_worker("storage")
     assert backups.get().status == BackupStatus.VERIFIED
     sync_cluster_backups(cluster)  # the Job, still "succeeded" on the cluster, does not move it back
     assert backups.get().status == BackupStatus.VERIFIED
@@ -457,6 +457,7 @@ def test_periodic_jobs_are_registered():
     assert jobs["dispatch"].interval <= 30
     assert jobs["poll_sources"].interval == 60  # each source has its own interval; this is how often they are looked at
     assert (jobs["sync_registries"].queue_name, jobs["sync_registries"].interval) == ("sync", 900)
+    assert jobs["apply_backup_retention"].queue_name == "storage"
 
 
 def test_a_permanent_error_mid_upgrade_does_not_leave_the_instance_upgrading(

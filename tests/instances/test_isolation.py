@@ -184,7 +184,9 @@ def test_no_secret_reaches_a_container_through_its_environment(rendered, which):
         mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
         for env in container.get("env", []):
             assert "secretKeyRef" not in env.get("valueFrom", {}), (where, env["name"])
-            if re.search("PASSWORD|SECRET|KEY|TOKEN|CREDENTIALS", env["name"]) and env["name"] not in NOT_SECRETS:
+            if env["name"] in NOT_SECRETS:
+                assert env.get("value", "") == "" and "valueFrom" not in env, (where, env["name"])  # set per Job
+            elif re.search("PASSWORD|SECRET|KEY|TOKEN|CREDENTIALS", env["name"]):
                 assert env["name"].endswith("_FILE"), (where, env["name"])
                 directory, _, file = env["value"].rpartition("/")
                 mount = mounts[directory]

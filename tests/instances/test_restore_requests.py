@@ -298,7 +298,7 @@ def test_api_restore_field_errors(admin_unistra, instance_unistra, verified, pay
     assert field in response.json()
 
 
-def test_api_refuses_an_unverified_backup_or_one_of_another_instance(admin_unistra, instance_unistra, maintainer):
+def test_api_refuses_an_unverified_backup(admin_unistra, instance_unistra):
     failed = make_backup(instance_unistra, BackupStatus.FAILED, job="tm-f")
     response = token_client(admin_unistra).post(
         "/api/v1/requests/", {"kind": "restore", "instance": "smile-unistra", "backup": failed.pk}, format="json"

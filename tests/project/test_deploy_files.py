@@ -16,14 +16,15 @@ def compose() -> dict:
 
 def test_compose_has_the_production_stack():
     services = compose()["services"]
-    assert {"postgres", "redis", "web", "worker", "worker-system", "scheduler"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "worker-system", "worker-storage", "scheduler"} <= set(services)
     assert services["web"]["command"] == ["web"]
     # Every queue the settings define is served by some worker.
-    served = {q for name in ("worker", "worker-system") for q in services[name]["command"][1:]}
-    assert services["worker"]["command"][0] == services["worker-system"]["command"][0] == "worker"
-    assert served == {"default", "operations", "sync"}
+    workers = ("worker", "worker-system", "worker-storage")
+    served = {q for name in workers for q in services[name]["command"][1:]}
+    assert {services[name]["command"][0] for name in workers} == {"worker"}
+    assert served == {"default", "operations", "sync", "storage"}
     assert services["scheduler"]["command"] == ["scheduler"]
-    for name in ("web", "worker", "worker-system", "scheduler"):
+    for name in ("web", *workers, "scheduler"):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 

@@ -102,6 +102,7 @@ class Command(BaseCommand):
             {
                 "worker-operations": f"{guarded} rqworker --with-scheduler operations",
                 "worker": f"{guarded} rqworker --with-scheduler default sync",
+                "worker-storage": f"{guarded} rqworker storage",
                 "scheduler": f"{guarded} rqcron portal.cron",
                 "web": f"{guarded} runserver --noreload {addr}",
             }
